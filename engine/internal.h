@@ -1,0 +1,121 @@
+/*
+ * internal.h - what an op's implementation needs and a user does not:
+ * the op definition (vjp, jvp), the tape node, and small helpers for checks,
+ * output allocation and broadcasting. Included by the .c files of engine/ only.
+ *
+ * Writing an op (see op_elementwise.c for the pattern):
+ *
+ *   mt_tensor *mt_exp(mt_tensor *x) {
+ *       if (!mt_check_float("exp", x)) return NULL;
+ *       mt_tensor *y = <compute through mt_backend_of(x)>;
+ *       mt_node *node = mt_node_new(&exp_op, y, 1, &x);   // NULL if neither tape nor tangent
+ *       return mt_node_commit(node, y);                    // runs the jvp, attaches the node
+ *   }
+ *
+ * vjp and jvp run with grad mode and forward AD off, so they may use any op.
+ */
+#ifndef MT_ENGINE_INTERNAL_H
+#define MT_ENGINE_INTERNAL_H
+
+#include "engine/ops.h"
+
+#define MT_NODE_INLINE_INPUTS 4
+#define MT_NODE_MAX_SAVED 6
+
+typedef struct mt_op_def {
+    const char *name;
+    /* Reverse mode: from grad_out = dL/d(output), set grads[i] = dL/d(inputs[i])
+       for each input i with mt_node_needs_grad(node, i) (others may stay NULL).
+       Each gradient has exactly its input's shape (mt_sum_to undoes broadcasting). */
+    mt_status (*vjp)(mt_node *node, mt_tensor *grad_out, mt_tensor **grads);
+    /* Forward mode: the output's tangent from the inputs' tangents
+       (tangents[i] == NULL means zero). NULL result with an error set fails the op. */
+    mt_tensor *(*jvp)(mt_node *node, mt_tensor *const *tangents);
+} mt_op_def;
+
+struct mt_node {
+    const mt_op_def *op;
+    mt_tensor *output;               /* the tensor this node made (it owns the node) */
+    int n_inputs;
+    mt_tensor **inputs;              /* points at inline_inputs or a heap array */
+    mt_tensor *inline_inputs[MT_NODE_INLINE_INPUTS];
+    mt_tensor *saved[MT_NODE_MAX_SAVED]; /* owned by the node, see mt_node_save */
+    int64_t ints[8];                 /* the op's integer parameters */
+    double reals[4];                 /* the op's real parameters */
+    void *extra;                     /* op-specific heap data, freed with the node */
+
+    /* backward bookkeeping */
+    mt_tensor *grad_accum;           /* dL/d(output) gathered so far */
+    bool visited;
+    bool released;                   /* its saved tensors are gone */
+};
+
+/* ---------------------------------------------------------------- recording */
+/* A node for op with output out, or NULL when nothing needs recording (grad
+   mode off or no input requires grad, and no input carries a tangent). */
+mt_node *mt_node_new(const mt_op_def *op, mt_tensor *out, int n_inputs, mt_tensor *const *inputs);
+/* The node takes ownership of t (removing it from its scope); returns t. */
+mt_tensor *mt_node_save(mt_node *node, int slot, mt_tensor *t);
+/* Propagates tangents with op->jvp, then attaches node to out for the tape
+   (or frees it when only tangents were needed). Returns out, or NULL on error
+   (out is then freed). node may be NULL: returns out. */
+mt_tensor *mt_node_commit(mt_node *node, mt_tensor *out);
+bool mt_node_needs_grad(const mt_node *node, int i);
+void mt_node_free(mt_node *node);
+/* Drops what the node saved (after backward without retain_graph). */
+void mt_node_release(mt_node *node);
+
+/* Tangent ownership: t takes tangent (removing it from its scope). */
+void mt_set_tangent(mt_tensor *t, mt_tensor *tangent);
+
+/* ---------------------------------------------------------------- errors with the op's name */
+#define MT_FAIL(code, ...) (mt_set_error((code), __VA_ARGS__), (mt_tensor *)NULL)
+/* Checks that x is non-NULL (NULL propagates silently: an earlier error is
+   already recorded, or records one) and floating point. */
+bool mt_check_input(const char *op, const mt_tensor *x);
+bool mt_check_float(const char *op, const mt_tensor *x);
+bool mt_check_same_device(const char *op, const mt_tensor *a, const mt_tensor *b);
+bool mt_check_same_dtype(const char *op, const mt_tensor *a, const mt_tensor *b);
+/* Normalizes dim (negative counts from the end) into [0, ndim); -1 + error if out of range. */
+int mt_wrap_dim(const char *op, int dim, int ndim);
+
+/* ---------------------------------------------------------------- allocation and layout */
+const mt_backend *mt_backend_of(const mt_tensor *t);
+/* A contiguous tensor on device (in the current scope, or owned when none is open). */
+mt_tensor *mt_new_tensor(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape);
+/* A view of base's storage with the given geometry (shares storage). */
+mt_tensor *mt_new_view(const mt_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset);
+/* Pointer to element 0 of t on its device. */
+void *mt_ptr(const mt_tensor *t);
+/* Contiguous strides for shape. */
+void mt_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+int64_t mt_shape_numel(int ndim, const int64_t *shape);
+/* An owned alias of t (same storage and geometry, no autograd state): how a
+   result leaves an inner scope. */
+mt_tensor *mt_alias_owned(const mt_tensor *t);
+/* Hands an owned tensor to the current scope (it stays owned when none is open). */
+mt_tensor *mt_adopt(mt_tensor *t);
+/* Frees tmp if it is a temporary distinct from original (for mt_contiguous results). */
+void mt_free_temp(mt_tensor *tmp, const mt_tensor *original);
+
+/* ---------------------------------------------------------------- broadcasting */
+/* out_shape = broadcast of the n shapes (PyTorch rules); false + error naming op otherwise. */
+bool mt_broadcast_shapes(const char *op, int n, mt_tensor *const *ts, int *out_ndim, int64_t *out_shape);
+/* A loop over out (operand 0) and the n inputs broadcast to out's shape,
+   with adjacent dims merged where every operand allows. */
+void mt_loop_build(mt_loop *loop, const mt_tensor *out, int n, mt_tensor *const *inputs);
+
+/* ---------------------------------------------------------------- shared op bodies */
+/* y = f(x) elementwise through the backend's unary kernel, recorded as op
+   (vjp and jvp from unary_backward); p0, p1 are the kind's params. */
+mt_tensor *mt_unary(const mt_op_def *op, mt_unary_kind kind, mt_tensor *x, double p0, double p1);
+/* A reduction of x over a set of dims through the backend's reduce kernel,
+   without autograd: the building block of op_reduce.c. */
+mt_tensor *mt_reduce_raw(const char *op, mt_reduce_kind kind, mt_tensor *x, int n_dims, const int *dims,
+                         bool keepdim, double param);
+
+/* ---------------------------------------------------------------- no-autograd in-place helpers */
+/* dst += src (src broadcast to dst), no tape. */
+mt_status mt_add_inplace(mt_tensor *dst, const mt_tensor *src);
+
+#endif

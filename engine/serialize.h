@@ -1,0 +1,29 @@
+/*
+ * serialize.h - checkpoints in the safetensors format: an 8-byte little-endian
+ * header length N, N bytes of JSON ({"name": {"dtype": "F32", "shape": [..],
+ * "data_offsets": [begin, end]}, ..., "__metadata__": {..}}), then the raw
+ * little-endian tensor bytes. Files are written to a temporary name, flushed,
+ * fsync'ed and renamed, so a crash never leaves a half-written checkpoint.
+ */
+#ifndef MT_SERIALIZE_H
+#define MT_SERIALIZE_H
+
+#include "engine/optim.h"
+
+/* Writes the named tensors (any device, any layout) to path. metadata: NULL
+   or n_meta key/value string pairs stored under "__metadata__". */
+mt_status mt_safetensors_save(const char *path, mt_tensor_list tensors,
+                              int n_meta, const char *const *meta_keys, const char *const *meta_values);
+/* Reads every tensor of path into new owned tensors on the CPU; the caller
+   frees each tensor and the list. On error nothing is allocated. */
+mt_status mt_safetensors_load(const char *path, mt_tensor_list *out);
+
+/* A module's state dict. Loading is strict: every name, dtype and shape must
+   match; on any error the module is left exactly as it was. */
+mt_status mt_module_save(const mt_module *m, const char *path);
+mt_status mt_module_load(mt_module *m, const char *path);
+/* A module and its optimizer in one file ("model." and "optim." prefixes). */
+mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_optimizer *opt);
+mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt);
+
+#endif

@@ -1,0 +1,589 @@
+/*
+ * tensor.c - tensor objects: storage, ownership and scopes, creation,
+ * random tensors, queries and printing. Differentiable views live in
+ * op_view.c.
+ */
+#include "engine/internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- storage */
+static mt_storage *storage_new(mt_device device, size_t nbytes)
+{
+    mt_storage *s = calloc(1, sizeof *s);
+    if (!s) { mt_set_error(MT_ERR_MEMORY, "out of memory allocating a storage header"); return NULL; }
+    s->data = mt_device_alloc(device, nbytes);
+    if (!s->data) { free(s); return NULL; }
+    s->nbytes = nbytes;
+    s->device = device;
+    s->refcount = 1;
+    return s;
+}
+
+static void storage_release(mt_storage *s)
+{
+    if (!s || --s->refcount > 0) return;
+    if (!s->borrowed) mt_device_free(s->device, s->data, s->nbytes);
+    free(s);
+}
+
+/* ---------------------------------------------------------------- ownership */
+static void tensor_destroy(mt_tensor *t)
+{
+    if (t->grad_fn) mt_node_free(t->grad_fn);
+    if (t->grad) tensor_destroy(t->grad);
+    if (t->tangent) tensor_destroy(t->tangent);
+    storage_release(t->storage);
+    free(t);
+}
+
+/* Called by the scope registry for each object of a closing scope. */
+static void release_scoped(void *object)
+{
+    mt_tensor *t = object;
+    if (t->kept) {
+        /* Survives; what it was computed from is being freed, so its graph goes. */
+        t->scope_slot = -1;
+        t->kept = false;
+        if (t->grad_fn) {
+            mt_node_free(t->grad_fn);
+            t->grad_fn = NULL;
+            t->graph_freed = true;
+        }
+        return;
+    }
+    tensor_destroy(t);
+}
+
+mt_scope mt_scope_begin(void) { return (mt_scope){ mt_runtime_scope_push() }; }
+
+void mt_scope_end(mt_scope scope) { mt_runtime_scope_pop(scope.mark, release_scoped); }
+
+mt_tensor *mt_keep(mt_tensor *t)
+{
+    if (t && t->scope_slot >= 0) t->kept = true;
+    return t;
+}
+
+void mt_free(mt_tensor *t)
+{
+    if (!t) return;
+    mt_runtime_scope_forget(t->scope_slot);
+    tensor_destroy(t);
+}
+
+mt_tensor *mt_adopt(mt_tensor *t)
+{
+    if (t && t->scope_slot < 0) t->scope_slot = mt_runtime_scope_register(t);
+    return t;
+}
+
+void mt_free_temp(mt_tensor *tmp, const mt_tensor *original)
+{
+    if (tmp && tmp != original) mt_free(tmp);
+}
+
+/* ---------------------------------------------------------------- geometry */
+int64_t mt_shape_numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    return n;
+}
+
+void mt_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
+{
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= shape[d] > 1 ? shape[d] : 1;
+    }
+}
+
+static bool valid_shape(const char *op, int ndim, const int64_t *shape)
+{
+    if (ndim < 0 || ndim > MT_MAX_DIMS) {
+        mt_set_error(MT_ERR_SHAPE, "%s: %d dims requested, mytorch supports 0 to %d", op, ndim, MT_MAX_DIMS);
+        return false;
+    }
+    if (ndim > 0 && !shape) {
+        mt_set_error(MT_ERR_ARGUMENT, "%s: shape is NULL", op);
+        return false;
+    }
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] < 0) {
+            mt_set_error(MT_ERR_SHAPE, "%s: dim %d has negative size %" PRId64, op, d, shape[d]);
+            return false;
+        }
+    return true;
+}
+
+static mt_tensor *tensor_struct(mt_dtype dtype, int ndim, const int64_t *shape)
+{
+    mt_tensor *t = calloc(1, sizeof *t);
+    if (!t) { mt_set_error(MT_ERR_MEMORY, "out of memory allocating a tensor header"); return NULL; }
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
+    t->scope_slot = -1;
+    return t;
+}
+
+mt_tensor *mt_new_tensor(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape)
+{
+    if ((unsigned)dtype >= MT_DTYPE_COUNT) {
+        mt_set_error(MT_ERR_DTYPE, "empty: unknown dtype %d", (int)dtype);
+        return NULL;
+    }
+    if (!valid_shape("empty", ndim, shape)) return NULL;
+    if (!mt_backend_for(device.type)) {
+        mt_set_error(MT_ERR_DEVICE, "empty: device %s is not available in this build", mt_device_name(device));
+        return NULL;
+    }
+    mt_tensor *t = tensor_struct(dtype, ndim, shape);
+    if (!t) return NULL;
+    mt_contiguous_strides(ndim, shape, t->stride);
+    t->storage = storage_new(device, (size_t)mt_shape_numel(ndim, shape) * mt_dtype_size(dtype));
+    if (!t->storage) { free(t); return NULL; }
+    return mt_adopt(t);
+}
+
+mt_tensor *mt_new_view(const mt_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset)
+{
+    mt_tensor *t = tensor_struct(base->dtype, ndim, shape);
+    if (!t) return NULL;
+    for (int d = 0; d < ndim; d++) t->stride[d] = stride[d];
+    t->offset = offset;
+    t->storage = base->storage;
+    t->storage->refcount++;
+    return mt_adopt(t);
+}
+
+mt_tensor *mt_alias_owned(const mt_tensor *t)
+{
+    mt_tensor *a = tensor_struct(t->dtype, t->ndim, t->shape);
+    if (!a) return NULL;
+    memcpy(a->stride, t->stride, sizeof a->stride);
+    a->offset = t->offset;
+    a->storage = t->storage;
+    a->storage->refcount++;
+    return a;
+}
+
+void *mt_ptr(const mt_tensor *t)
+{
+    return (char *)t->storage->data + (size_t)t->offset * mt_dtype_size(t->dtype);
+}
+
+const mt_backend *mt_backend_of(const mt_tensor *t) { return mt_backend_for(t->storage->device.type); }
+
+/* ---------------------------------------------------------------- devices */
+mt_device mt_cpu(void) { return (mt_device){ MT_DEVICE_CPU, 0 }; }
+
+mt_device mt_default_device(void) { return mt_cpu(); }
+
+const char *mt_device_name(mt_device device)
+{
+    switch (device.type) {
+    case MT_DEVICE_CPU: return "cpu";
+    case MT_DEVICE_CUDA: return "cuda";
+    case MT_DEVICE_CUDA_EMU: return "cuda-emu";
+    default: return "unknown";
+    }
+}
+
+mt_device mt_device_of(const mt_tensor *t) { return t->storage->device; }
+
+/* ---------------------------------------------------------------- creation */
+mt_tensor *mt_empty_on(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape)
+{
+    return mt_new_tensor(device, dtype, ndim, shape);
+}
+
+mt_tensor *mt_empty(mt_dtype dtype, int ndim, const int64_t *shape)
+{
+    return mt_new_tensor(mt_default_device(), dtype, ndim, shape);
+}
+
+mt_tensor *mt_full(mt_dtype dtype, int ndim, const int64_t *shape, double value)
+{
+    mt_tensor *t = mt_empty(dtype, ndim, shape);
+    if (t) mt_backend_of(t)->fill(dtype, mt_numel(t), mt_ptr(t), value);
+    return t;
+}
+
+mt_tensor *mt_zeros(mt_dtype dtype, int ndim, const int64_t *shape) { return mt_full(dtype, ndim, shape, 0); }
+mt_tensor *mt_ones(mt_dtype dtype, int ndim, const int64_t *shape) { return mt_full(dtype, ndim, shape, 1); }
+mt_tensor *mt_scalar(mt_dtype dtype, double value) { return mt_full(dtype, 0, NULL, value); }
+
+static mt_tensor *like(const mt_tensor *t, bool fill, double value)
+{
+    if (!t) return NULL;
+    mt_tensor *r = mt_new_tensor(mt_device_of(t), t->dtype, t->ndim, t->shape);
+    if (r && fill) mt_backend_of(r)->fill(r->dtype, mt_numel(r), mt_ptr(r), value);
+    return r;
+}
+mt_tensor *mt_zeros_like(const mt_tensor *t) { return like(t, true, 0); }
+mt_tensor *mt_ones_like(const mt_tensor *t) { return like(t, true, 1); }
+mt_tensor *mt_empty_like(const mt_tensor *t) { return like(t, false, 0); }
+
+mt_tensor *mt_arange(mt_dtype dtype, double start, double end, double step)
+{
+    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step)) {
+        mt_set_error(MT_ERR_ARGUMENT, "arange: start %g, end %g, step %g must be finite with step != 0", start, end, step);
+        return NULL;
+    }
+    double count = ceil((end - start) / step);
+    int64_t n = count > 0 ? (int64_t)count : 0;
+    mt_tensor *t = mt_empty(dtype, 1, &n);
+    if (t) mt_backend_of(t)->arange(dtype, n, start, step, mt_ptr(t));
+    return t;
+}
+
+mt_tensor *mt_from_data(mt_dtype dtype, int ndim, const int64_t *shape, const void *data)
+{
+    if (!data) { mt_set_error(MT_ERR_ARGUMENT, "from_data: data is NULL"); return NULL; }
+    mt_tensor *t = mt_empty(dtype, ndim, shape);
+    if (t) mt_backend_of(t)->from_host(mt_ptr(t), data, (size_t)mt_numel(t) * mt_dtype_size(dtype));
+    return t;
+}
+
+mt_tensor *mt_from_blob(mt_dtype dtype, int ndim, const int64_t *shape, void *data)
+{
+    if (!data) { mt_set_error(MT_ERR_ARGUMENT, "from_blob: data is NULL"); return NULL; }
+    if ((unsigned)dtype >= MT_DTYPE_COUNT) { mt_set_error(MT_ERR_DTYPE, "from_blob: unknown dtype %d", (int)dtype); return NULL; }
+    if (!valid_shape("from_blob", ndim, shape)) return NULL;
+    mt_tensor *t = tensor_struct(dtype, ndim, shape);
+    mt_storage *s = calloc(1, sizeof *s);
+    if (!t || !s) { free(t); free(s); mt_set_error(MT_ERR_MEMORY, "from_blob: out of memory"); return NULL; }
+    mt_contiguous_strides(ndim, shape, t->stride);
+    s->data = data;
+    s->nbytes = (size_t)mt_shape_numel(ndim, shape) * mt_dtype_size(dtype);
+    s->device = mt_cpu();
+    s->refcount = 1;
+    s->borrowed = true;
+    t->storage = s;
+    return mt_adopt(t);
+}
+
+/* A loop of one tensor's layout against a contiguous buffer. */
+static void loop_against_contiguous(mt_loop *loop, const mt_tensor *t, int t_operand)
+{
+    memset(loop, 0, sizeof *loop);
+    loop->ndim = t->ndim;
+    int64_t cstride[MT_MAX_DIMS];
+    mt_contiguous_strides(t->ndim, t->shape, cstride);
+    for (int d = 0; d < t->ndim; d++) {
+        loop->shape[d] = t->shape[d];
+        loop->stride[t_operand][d] = t->stride[d];
+        loop->stride[1 - t_operand][d] = cstride[d];
+    }
+}
+
+mt_status mt_to_data(const mt_tensor *t, mt_dtype dtype, void *dst)
+{
+    if (!t || !dst) return mt_set_error(MT_ERR_ARGUMENT, "to_data: %s is NULL", t ? "destination" : "tensor");
+    if ((unsigned)dtype >= MT_DTYPE_COUNT) return mt_set_error(MT_ERR_DTYPE, "to_data: unknown dtype %d", (int)dtype);
+    int64_t n = mt_numel(t);
+    if (n == 0) return MT_OK;
+    const mt_backend *be = mt_backend_of(t);
+    if (mt_device_of(t).type == MT_DEVICE_CPU) {
+        mt_loop loop;
+        loop_against_contiguous(&loop, t, 1);
+        be->copy(&loop, dtype, dst, t->dtype, mt_ptr(t));
+        return MT_OK;
+    }
+    /* another device: make a contiguous copy of the right dtype there, then move it */
+    mt_tensor *c = mt_new_tensor(mt_device_of(t), dtype, t->ndim, t->shape);
+    if (!c) return mt_last_status();
+    mt_loop loop;
+    loop_against_contiguous(&loop, t, 1);
+    be->copy(&loop, dtype, mt_ptr(c), t->dtype, mt_ptr(t));
+    be->to_host(dst, mt_ptr(c), (size_t)n * mt_dtype_size(dtype));
+    mt_free(c);
+    return MT_OK;
+}
+
+mt_tensor *mt_to_device(mt_tensor *t, mt_device device)
+{
+    if (!mt_check_input("to_device", t)) return NULL;
+    mt_device from = mt_device_of(t);
+    if (from.type == device.type && from.index == device.index) return t;
+    mt_tensor *c = mt_contiguous(t);
+    mt_tensor *r = c ? mt_new_tensor(device, t->dtype, t->ndim, t->shape) : NULL;
+    if (r) {
+        size_t nbytes = (size_t)mt_numel(t) * mt_dtype_size(t->dtype);
+        if (from.type == MT_DEVICE_CPU) mt_backend_of(r)->from_host(mt_ptr(r), mt_ptr(c), nbytes);
+        else if (device.type == MT_DEVICE_CPU) mt_backend_of(c)->to_host(mt_ptr(r), mt_ptr(c), nbytes);
+        else {
+            void *staging = malloc(nbytes ? nbytes : 1);
+            if (!staging) { mt_free_temp(c, t); mt_free(r); return MT_FAIL(MT_ERR_MEMORY, "to_device: out of memory"); }
+            mt_backend_of(c)->to_host(staging, mt_ptr(c), nbytes);
+            mt_backend_of(r)->from_host(mt_ptr(r), staging, nbytes);
+            free(staging);
+        }
+    }
+    mt_free_temp(c, t);
+    return r;
+}
+
+/* ---------------------------------------------------------------- random */
+mt_generator mt_generator_new(uint64_t seed) { return (mt_generator){ seed, 0 }; }
+void mt_manual_seed(uint64_t seed) { mt_runtime_manual_seed(seed); }
+
+/* Reserves n counters of gen (or of the default generator). */
+static uint64_t take_counters(mt_generator *gen, uint64_t n, uint64_t *seed)
+{
+    if (!gen) return mt_runtime_next_random_offset(seed, n);
+    *seed = gen->seed;
+    uint64_t off = gen->offset;
+    gen->offset += n;
+    return off;
+}
+
+static mt_status random_fill(mt_tensor *t, mt_generator *gen, mt_random_kind kind, double p0, double p1)
+{
+    uint64_t seed, n = (uint64_t)mt_numel(t);
+    uint64_t off = take_counters(gen, n, &seed);
+    if (mt_is_contiguous(t)) {
+        mt_backend_of(t)->random(kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(t));
+        return MT_OK;
+    }
+    mt_tensor *tmp = mt_new_tensor(mt_device_of(t), t->dtype, t->ndim, t->shape);
+    if (!tmp) return mt_last_status();
+    mt_backend_of(t)->random(kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(tmp));
+    mt_status st = mt_copy_(t, tmp);
+    mt_free(tmp);
+    return st;
+}
+
+static mt_tensor *random_tensor(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape,
+                                mt_random_kind kind, double p0, double p1, const char *op)
+{
+    if (kind != MT_RANDOM_UNIFORM && !mt_dtype_is_float(dtype)) {
+        mt_set_error(MT_ERR_DTYPE, "%s: needs f32 or f64, got %s", op, mt_dtype_name(dtype));
+        return NULL;
+    }
+    mt_tensor *t = mt_empty(dtype, ndim, shape);
+    if (t && random_fill(t, gen, kind, p0, p1) != MT_OK) { mt_free(t); return NULL; }
+    return t;
+}
+
+mt_tensor *mt_rand(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape)
+{
+    return random_tensor(gen, dtype, ndim, shape, MT_RANDOM_UNIFORM, 0, 1, "rand");
+}
+mt_tensor *mt_randn(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape)
+{
+    return random_tensor(gen, dtype, ndim, shape, MT_RANDOM_NORMAL, 0, 1, "randn");
+}
+mt_tensor *mt_uniform(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape, double low, double high)
+{
+    return random_tensor(gen, dtype, ndim, shape, MT_RANDOM_UNIFORM, low, high, "uniform");
+}
+mt_tensor *mt_normal(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape, double mean, double std)
+{
+    return random_tensor(gen, dtype, ndim, shape, MT_RANDOM_NORMAL, mean, std, "normal");
+}
+mt_tensor *mt_randint(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape, int64_t low, int64_t high)
+{
+    if (high <= low) { mt_set_error(MT_ERR_ARGUMENT, "randint: empty range [%" PRId64 ", %" PRId64 ")", low, high); return NULL; }
+    /* the kernel floors U[low, high) drawn with 53 bits for integer dtypes */
+    return random_tensor(gen, dtype, ndim, shape, MT_RANDOM_UNIFORM, (double)low, (double)high, "randint");
+}
+
+mt_status mt_uniform_(mt_tensor *t, mt_generator *gen, double low, double high)
+{
+    if (!t) return mt_set_error(MT_ERR_ARGUMENT, "uniform_: tensor is NULL");
+    return random_fill(t, gen, MT_RANDOM_UNIFORM, low, high);
+}
+
+mt_status mt_normal_(mt_tensor *t, mt_generator *gen, double mean, double std)
+{
+    if (!t) return mt_set_error(MT_ERR_ARGUMENT, "normal_: tensor is NULL");
+    if (!mt_dtype_is_float(t->dtype)) return mt_set_error(MT_ERR_DTYPE, "normal_: needs f32 or f64, got %s", mt_dtype_name(t->dtype));
+    return random_fill(t, gen, MT_RANDOM_NORMAL, mean, std);
+}
+
+mt_tensor *mt_randperm(mt_generator *gen, int64_t n)
+{
+    if (n < 0) { mt_set_error(MT_ERR_ARGUMENT, "randperm: n = %" PRId64 " is negative", n); return NULL; }
+    mt_tensor *keys = mt_rand(gen, MT_F64, 1, &n);
+    mt_tensor *perm = mt_arange(MT_I64, 0, (double)n, 1);
+    if (!keys || !perm) { mt_free(keys); mt_free(perm); return NULL; }
+    /* Fisher-Yates driven by the uniform keys: deterministic given the generator */
+    int64_t *p = mt_ptr(perm);
+    const double *u = mt_ptr(keys);
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(u[i] * (double)(i + 1));
+        if (j > i) j = i;
+        int64_t tmp = p[i]; p[i] = p[j]; p[j] = tmp;
+    }
+    mt_free(keys);
+    return perm;
+}
+
+/* ---------------------------------------------------------------- queries */
+int64_t mt_numel(const mt_tensor *t) { return t ? mt_shape_numel(t->ndim, t->shape) : 0; }
+
+int64_t mt_size(const mt_tensor *t, int dim)
+{
+    if (!t) return -1;
+    int d = mt_wrap_dim("size", dim, t->ndim);
+    return d < 0 ? -1 : t->shape[d];
+}
+
+bool mt_is_contiguous(const mt_tensor *t)
+{
+    int64_t expected = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] == 1) continue;
+        if (t->stride[d] != expected) return false;
+        expected *= t->shape[d];
+    }
+    return true;
+}
+
+bool mt_same_shape(const mt_tensor *a, const mt_tensor *b)
+{
+    if (a->ndim != b->ndim) return false;
+    for (int d = 0; d < a->ndim; d++) if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+void *mt_data_ptr(const mt_tensor *t)
+{
+    if (!t || mt_device_of(t).type != MT_DEVICE_CPU) return NULL;
+    return mt_ptr(t);
+}
+
+double mt_get(const mt_tensor *t, const int64_t *index)
+{
+    if (!t) return NAN;
+    int64_t off = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        if (index[d] < 0 || index[d] >= t->shape[d]) {
+            mt_set_error(MT_ERR_ARGUMENT, "get: index %" PRId64 " out of range for dim %d of size %" PRId64, index[d], d, t->shape[d]);
+            return NAN;
+        }
+        off += index[d] * t->stride[d];
+    }
+    size_t es = mt_dtype_size(t->dtype);
+    unsigned char buf[8];
+    mt_backend_of(t)->to_host(buf, (char *)t->storage->data + (size_t)(t->offset + off) * es, es);
+    switch (t->dtype) {
+    case MT_F32: { float v; memcpy(&v, buf, 4); return v; }
+    case MT_F64: { double v; memcpy(&v, buf, 8); return v; }
+    case MT_I32: { int32_t v; memcpy(&v, buf, 4); return v; }
+    case MT_I64: { int64_t v; memcpy(&v, buf, 8); return (double)v; }
+    default: return buf[0];
+    }
+}
+
+double mt_item(const mt_tensor *t)
+{
+    if (!t) return NAN;
+    if (mt_numel(t) != 1) {
+        char s[128];
+        mt_set_error(MT_ERR_SHAPE, "item: tensor of shape %s has %" PRId64 " elements, expected 1",
+                     mt_shape_str(t, s, sizeof s), mt_numel(t));
+        return NAN;
+    }
+    int64_t zero[MT_MAX_DIMS] = { 0 };
+    return mt_get(t, zero);
+}
+
+const char *mt_dtype_name(mt_dtype dtype)
+{
+    static const char *names[] = { "f32", "f64", "i32", "i64", "u8", "bool" };
+    return (unsigned)dtype < MT_DTYPE_COUNT ? names[dtype] : "invalid";
+}
+
+const char *mt_shape_str(const mt_tensor *t, char *buf, size_t size)
+{
+    size_t used = 0;
+    if (!t) { snprintf(buf, size, "(null)"); return buf; }
+    used += (size_t)snprintf(buf + used, size - used, "[");
+    for (int d = 0; d < t->ndim && used < size; d++)
+        used += (size_t)snprintf(buf + used, size - used, d ? ", %" PRId64 : "%" PRId64, t->shape[d]);
+    if (used < size) snprintf(buf + used, size - used, "]");
+    return buf;
+}
+
+/* Prints nested brackets like PyTorch, eliding the middle of long dims. */
+static void print_rec(const mt_tensor *t, FILE *f, int d, int64_t *index, int indent)
+{
+    const int64_t edge = 3;
+    if (d == t->ndim) {
+        double v = mt_get(t, index);
+        if (mt_dtype_is_float(t->dtype)) fprintf(f, "%.4f", v);
+        else fprintf(f, "%lld", (long long)v);
+        return;
+    }
+    fputc('[', f);
+    int64_t n = t->shape[d];
+    for (int64_t i = 0; i < n; i++) {
+        if (n > 2 * edge && i == edge) {
+            fprintf(f, d + 1 == t->ndim ? "..., " : "...,\n%*s", d + 1 == t->ndim ? 0 : indent + 1, "");
+            i = n - edge;
+        }
+        index[d] = i;
+        print_rec(t, f, d + 1, index, indent + 1);
+        if (i + 1 < n) {
+            if (d + 1 == t->ndim) fputs(", ", f);
+            else fprintf(f, ",\n%*s", indent + 1, "");
+        }
+    }
+    fputc(']', f);
+}
+
+void mt_print(const mt_tensor *t, FILE *f)
+{
+    if (!t) { fprintf(f, "tensor(NULL)\n"); return; }
+    char s[128];
+    int64_t index[MT_MAX_DIMS] = { 0 };
+    fprintf(f, "tensor(");
+    print_rec(t, f, 0, index, 7);
+    fprintf(f, ", shape=%s, dtype=%s%s%s)\n", mt_shape_str(t, s, sizeof s), mt_dtype_name(t->dtype),
+            t->requires_grad ? ", requires_grad" : "", t->grad_fn ? ", grad_fn" : "");
+}
+
+/* ---------------------------------------------------------------- in place */
+mt_status mt_fill_(mt_tensor *t, double value)
+{
+    if (!t) return mt_set_error(MT_ERR_ARGUMENT, "fill_: tensor is NULL");
+    if (mt_is_contiguous(t)) {
+        mt_backend_of(t)->fill(t->dtype, mt_numel(t), mt_ptr(t), value);
+        return MT_OK;
+    }
+    mt_tensor *v = mt_full(t->dtype, 0, NULL, value);
+    if (!v) return mt_last_status();
+    mt_status st = mt_copy_(t, v);
+    mt_free(v);
+    return st;
+}
+
+mt_status mt_zero_(mt_tensor *t) { return mt_fill_(t, 0); }
+
+mt_status mt_copy_(mt_tensor *dst, const mt_tensor *src)
+{
+    if (!dst || !src) return mt_set_error(MT_ERR_ARGUMENT, "copy_: %s is NULL", dst ? "source" : "destination");
+    if (!mt_check_same_device("copy_", dst, src)) return mt_last_status();
+    int ndim;
+    int64_t shape[MT_MAX_DIMS];
+    mt_tensor *pair[2] = { dst, (mt_tensor *)src };
+    if (!mt_broadcast_shapes("copy_", 2, pair, &ndim, shape)) return mt_last_status();
+    if (ndim != dst->ndim || mt_shape_numel(ndim, shape) != mt_numel(dst)) {
+        char a[128], b[128];
+        return mt_set_error(MT_ERR_SHAPE, "copy_: source of shape %s does not broadcast to destination shape %s",
+                            mt_shape_str(src, a, sizeof a), mt_shape_str(dst, b, sizeof b));
+    }
+    mt_loop loop;
+    mt_tensor *srcs[1] = { (mt_tensor *)src };
+    mt_loop_build(&loop, dst, 1, srcs);
+    mt_backend_of(dst)->copy(&loop, dst->dtype, mt_ptr(dst), src->dtype, mt_ptr(src));
+    return MT_OK;
+}

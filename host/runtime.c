@@ -1,0 +1,131 @@
+/*
+ * runtime.c - per-thread state (last error, grad mode, forward-AD mode, the
+ * scope registry) and the process-wide default random generator.
+ */
+#include "host/runtime.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- errors */
+static _Thread_local char last_error[1024];
+static _Thread_local mt_status last_status = MT_OK;
+
+mt_status mt_set_error(mt_status code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    last_status = code;
+    return code;
+}
+
+const char *mt_last_error(void) { return last_error; }
+mt_status mt_last_status(void) { return last_status; }
+void mt_clear_error(void) { last_error[0] = '\0'; last_status = MT_OK; }
+
+/* ---------------------------------------------------------------- grad modes */
+static _Thread_local bool grad_disabled;       /* zero-initialised: grad mode on */
+static _Thread_local bool forward_ad_disabled;
+
+bool mt_set_grad_enabled(bool enabled)
+{
+    bool prev = !grad_disabled;
+    grad_disabled = !enabled;
+    return prev;
+}
+bool mt_is_grad_enabled(void) { return !grad_disabled; }
+
+bool mt_set_forward_ad_enabled(bool enabled)
+{
+    bool prev = !forward_ad_disabled;
+    forward_ad_disabled = !enabled;
+    return prev;
+}
+bool mt_is_forward_ad_enabled(void) { return !forward_ad_disabled; }
+
+/* ---------------------------------------------------------------- scope registry */
+/* One growing array of objects per thread; a scope is a mark into it. A
+   slot is set to NULL when its object leaves early (kept or freed). */
+static _Thread_local void **scope_objects;
+static _Thread_local int64_t scope_len, scope_cap;
+static _Thread_local int scope_depth;
+
+int mt_runtime_scope_depth(void) { return scope_depth; }
+
+int mt_runtime_scope_push(void)
+{
+    scope_depth++;
+    return (int)scope_len;
+}
+
+int64_t mt_runtime_scope_register(void *object)
+{
+    if (scope_depth == 0) return -1;
+    if (scope_len == scope_cap) {
+        int64_t cap = scope_cap ? 2 * scope_cap : 1024;
+        void **grown = realloc(scope_objects, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;   /* the object stays owned by the caller: a leak, not a crash */
+        scope_objects = grown;
+        scope_cap = cap;
+    }
+    scope_objects[scope_len] = object;
+    return scope_len++;
+}
+
+void mt_runtime_scope_forget(int64_t slot)
+{
+    if (slot >= 0 && slot < scope_len) scope_objects[slot] = NULL;
+}
+
+int64_t mt_runtime_scope_pop(int mark, mt_release_fn release)
+{
+    int64_t released = 0;
+    if (scope_depth == 0 || mark < 0 || mark > scope_len) return 0;
+    /* Newest first: views and outputs go before what they were made from. */
+    while (scope_len > mark) {
+        void *obj = scope_objects[--scope_len];
+        if (obj) { release(obj); released++; }
+    }
+    scope_depth--;
+    if (scope_depth == 0 && scope_cap > (1 << 20)) {   /* give back an unusually large registry */
+        free(scope_objects);
+        scope_objects = NULL;
+        scope_cap = 0;
+    }
+    return released;
+}
+
+/* ---------------------------------------------------------------- threads */
+void mt_set_num_threads(int n)
+{
+    if (n > 0) omp_set_num_threads(n);
+}
+int mt_get_num_threads(void) { return omp_get_max_threads(); }
+
+/* ---------------------------------------------------------------- default generator */
+static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t rng_seed = 0x2545F4914F6CDD1DULL;
+static uint64_t rng_offset;
+
+uint64_t mt_runtime_next_random_offset(uint64_t *seed_out, uint64_t count)
+{
+    pthread_mutex_lock(&rng_lock);
+    uint64_t off = rng_offset;
+    rng_offset += count;
+    *seed_out = rng_seed;
+    pthread_mutex_unlock(&rng_lock);
+    return off;
+}
+
+void mt_runtime_manual_seed(uint64_t seed)
+{
+    pthread_mutex_lock(&rng_lock);
+    rng_seed = seed;
+    rng_offset = 0;
+    pthread_mutex_unlock(&rng_lock);
+}

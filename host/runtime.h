@@ -1,0 +1,81 @@
+/*
+ * runtime.h - the process's runtime state: the only mutable state mytorch
+ * keeps outside of objects the user holds. It is per thread (errors, grad
+ * mode, the scope stack) or guarded by a lock (the caching allocator).
+ */
+#ifndef MT_RUNTIME_H
+#define MT_RUNTIME_H
+
+#include <stdarg.h>
+#include "host/backend.h"
+
+/* ---------------------------------------------------------------- status and errors */
+typedef enum mt_status {
+    MT_OK = 0,
+    MT_ERR_ARGUMENT,  /* a bad argument: NULL, out of range, inconsistent options */
+    MT_ERR_SHAPE,     /* shapes that do not fit the op */
+    MT_ERR_DTYPE,     /* a dtype the op does not take */
+    MT_ERR_DEVICE,    /* tensors on different devices, or a device that is not there */
+    MT_ERR_MEMORY,    /* an allocation failed */
+    MT_ERR_IO,        /* a file could not be opened, read or written */
+    MT_ERR_FORMAT,    /* a file's contents are malformed or truncated */
+    MT_ERR_STATE,     /* the call does not fit the object's state (e.g. backward twice) */
+} mt_status;
+
+/* Records the error of the calling thread (printf-style) and returns code. */
+mt_status mt_set_error(mt_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The message of the calling thread's most recent error ("" when none). */
+const char *mt_last_error(void);
+mt_status mt_last_status(void);
+void mt_clear_error(void);
+
+/* ---------------------------------------------------------------- grad mode */
+/* Whether ops record onto the tape. Returns the previous mode so that
+   scopes nest:  bool prev = mt_set_grad_enabled(false); ... mt_set_grad_enabled(prev); */
+bool mt_set_grad_enabled(bool enabled);
+bool mt_is_grad_enabled(void);
+/* Whether ops propagate forward-mode tangents (off inside a jvp or vjp so
+   that derivative computations do not differentiate themselves). */
+bool mt_set_forward_ad_enabled(bool enabled);
+bool mt_is_forward_ad_enabled(void);
+
+/* ---------------------------------------------------------------- scope registry */
+/* The per-thread list of objects created inside open step scopes (see
+   engine/tensor.h for the user-facing mt_scope API). The runtime only keeps
+   the list; engine/ decides what an entry is and how to release it. */
+typedef void (*mt_release_fn)(void *object);
+int  mt_runtime_scope_depth(void);
+int  mt_runtime_scope_push(void);                /* returns the mark (list length) */
+/* Registers object; returns its slot, or -1 when no scope is open. */
+int64_t mt_runtime_scope_register(void *object);
+void mt_runtime_scope_forget(int64_t slot);      /* the object left the scope (kept or freed) */
+/* Pops scopes down to mark, calling release on every live object registered
+   after it, newest first. Returns the number of objects released. */
+int64_t mt_runtime_scope_pop(int mark, mt_release_fn release);
+
+/* ---------------------------------------------------------------- memory */
+/* Caching allocator: freed blocks go to size-classed free lists of their
+   device and are reused; the backend's raw alloc runs only on a miss. */
+void *mt_device_alloc(mt_device device, size_t nbytes);
+void  mt_device_free(mt_device device, void *ptr, size_t nbytes);
+/* Returns every cached block of device to its backend. */
+void  mt_device_empty_cache(mt_device device);
+typedef struct mt_memory_stats {
+    size_t allocated;      /* bytes handed out and not yet freed */
+    size_t reserved;       /* allocated + cached */
+    size_t peak_allocated;
+    uint64_t raw_allocs;   /* calls that reached the backend's alloc */
+    uint64_t cache_hits;
+} mt_memory_stats;
+mt_memory_stats mt_device_memory_stats(mt_device device);
+
+/* ---------------------------------------------------------------- threads and seed */
+/* Threads used by CPU kernels and the BLAS (0 = leave as configured). */
+void mt_set_num_threads(int n);
+int  mt_get_num_threads(void);
+
+/* The seed and counter of the process-wide default random generator. */
+uint64_t mt_runtime_next_random_offset(uint64_t *seed_out, uint64_t count);
+void mt_runtime_manual_seed(uint64_t seed);
+
+#endif

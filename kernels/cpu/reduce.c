@@ -1,0 +1,158 @@
+/*
+ * reduce.c - reductions and softmax over the middle axis of a contiguous
+ * [outer, n, inner] array: element (o, j, i) sits at (o * n + j) * inner + i.
+ * Sums accumulate in double, so f32 results do not depend on summation order
+ * at the precision of f32.
+ */
+#include "kernels/cpu/cpu_kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* One output element: the reduction of x[o, :, i]. */
+#define DEFINE_REDUCE(T, SUFFIX)                                                          \
+static void reduce_##SUFFIX(mt_reduce_kind kind, int64_t outer, int64_t n, int64_t inner, \
+                            const T *x, void *out, double param)                          \
+{                                                                                         \
+    _Pragma("omp parallel for collapse(2) if (outer * n * inner > MT_CPU_PARALLEL_GRAIN)") \
+    for (int64_t o = 0; o < outer; o++)                                                   \
+        for (int64_t i = 0; i < inner; i++) {                                             \
+            const T *p = x + o * n * inner + i;                                           \
+            int64_t k = o * inner + i;                                                    \
+            switch (kind) {                                                               \
+            case MT_REDUCE_SUM: case MT_REDUCE_MEAN: {                                    \
+                double s = 0;                                                             \
+                for (int64_t j = 0; j < n; j++) s += p[j * inner];                        \
+                ((T *)out)[k] = (T)(kind == MT_REDUCE_MEAN ? s / (double)n : s);          \
+                break;                                                                    \
+            }                                                                             \
+            case MT_REDUCE_MAX: case MT_REDUCE_MIN:                                       \
+            case MT_REDUCE_ARGMAX: case MT_REDUCE_ARGMIN: {                               \
+                bool want_max = kind == MT_REDUCE_MAX || kind == MT_REDUCE_ARGMAX;        \
+                T best = p[0];                                                            \
+                int64_t arg = 0;                                                          \
+                for (int64_t j = 1; j < n && best == best; j++) {   /* NaN wins */        \
+                    T v = p[j * inner];                                                   \
+                    if (v != v || (want_max ? v > best : v < best)) { best = v; arg = j; } \
+                }                                                                         \
+                if (kind == MT_REDUCE_ARGMAX || kind == MT_REDUCE_ARGMIN) ((int64_t *)out)[k] = arg; \
+                else ((T *)out)[k] = best;                                                \
+                break;                                                                    \
+            }                                                                             \
+            case MT_REDUCE_VAR: {   /* two passes: mean, then squared deviations */      \
+                double s = 0, ss = 0;                                                     \
+                for (int64_t j = 0; j < n; j++) s += p[j * inner];                        \
+                double mean = s / (double)n;                                              \
+                for (int64_t j = 0; j < n; j++) {                                         \
+                    double d = p[j * inner] - mean;                                       \
+                    ss += d * d;                                                          \
+                }                                                                         \
+                double dof = (double)n - param;                                           \
+                ((T *)out)[k] = (T)(dof > 0 ? ss / dof : NAN);                            \
+                break;                                                                    \
+            }                                                                             \
+            case MT_REDUCE_LOGSUMEXP: {                                                   \
+                double m = -INFINITY, s = 0;                                              \
+                for (int64_t j = 0; j < n; j++) if (p[j * inner] > m) m = p[j * inner];   \
+                if (isinf(m)) { ((T *)out)[k] = (T)m; break; }                            \
+                for (int64_t j = 0; j < n; j++) s += exp(p[j * inner] - m);               \
+                ((T *)out)[k] = (T)(m + log(s));                                          \
+                break;                                                                    \
+            }                                                                             \
+            default: break;                                                               \
+            }                                                                             \
+        }                                                                                 \
+}
+
+DEFINE_REDUCE(float, f32)
+DEFINE_REDUCE(double, f64)
+DEFINE_REDUCE(int32_t, i32)
+DEFINE_REDUCE(int64_t, i64)
+DEFINE_REDUCE(uint8_t, u8)
+
+void mt_cpu_reduce(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
+                   const void *x, void *out, double param)
+{
+    switch (dtype) {
+    case MT_F32: reduce_f32(kind, outer, n, inner, x, out, param); break;
+    case MT_F64: reduce_f64(kind, outer, n, inner, x, out, param); break;
+    case MT_I32: reduce_i32(kind, outer, n, inner, x, out, param); break;
+    case MT_I64: reduce_i64(kind, outer, n, inner, x, out, param); break;
+    case MT_U8: case MT_BOOL: reduce_u8(kind, outer, n, inner, x, out, param); break;
+    default: break;
+    }
+}
+
+/*
+ * softmax:      y_j = exp(x_j - m) / sum_k exp(x_k - m),  m = max_k x_k
+ * log_softmax:  y_j = x_j - m - log sum_k exp(x_k - m)
+ */
+#define DEFINE_SOFTMAX(T, SUFFIX)                                                         \
+static void softmax_##SUFFIX(bool log_, int64_t outer, int64_t n, int64_t inner, const T *x, T *y) \
+{                                                                                         \
+    _Pragma("omp parallel for collapse(2) if (outer * n * inner > MT_CPU_PARALLEL_GRAIN)") \
+    for (int64_t o = 0; o < outer; o++)                                                   \
+        for (int64_t i = 0; i < inner; i++) {                                             \
+            const T *p = x + o * n * inner + i;                                           \
+            T *q = y + o * n * inner + i;                                                 \
+            T m = -INFINITY;                                                              \
+            for (int64_t j = 0; j < n; j++) if (p[j * inner] > m) m = p[j * inner];       \
+            double s = 0;                                                                 \
+            if (log_) {                                                                   \
+                for (int64_t j = 0; j < n; j++) s += exp((double)(p[j * inner] - m));     \
+                T lse = (T)((double)m + log(s));                                          \
+                for (int64_t j = 0; j < n; j++) q[j * inner] = p[j * inner] - lse;        \
+            } else {                                                                      \
+                for (int64_t j = 0; j < n; j++) {                                         \
+                    T e = (T)exp((double)(p[j * inner] - m));                             \
+                    q[j * inner] = e;                                                     \
+                    s += e;                                                               \
+                }                                                                         \
+                T inv = (T)(1.0 / s);                                                     \
+                for (int64_t j = 0; j < n; j++) q[j * inner] *= inv;                      \
+            }                                                                             \
+        }                                                                                 \
+}
+
+/*
+ * softmax:      dx_j = y_j (dy_j - sum_k dy_k y_k)
+ * log_softmax:  dx_j = dy_j - exp(y_j) sum_k dy_k
+ */
+#define DEFINE_SOFTMAX_BACKWARD(T, SUFFIX)                                                \
+static void softmax_backward_##SUFFIX(bool log_, int64_t outer, int64_t n, int64_t inner, \
+                                      const T *y, const T *dy, T *dx)                     \
+{                                                                                         \
+    _Pragma("omp parallel for collapse(2) if (outer * n * inner > MT_CPU_PARALLEL_GRAIN)") \
+    for (int64_t o = 0; o < outer; o++)                                                   \
+        for (int64_t i = 0; i < inner; i++) {                                             \
+            int64_t base = o * n * inner + i;                                             \
+            double s = 0;                                                                 \
+            if (log_) {                                                                   \
+                for (int64_t j = 0; j < n; j++) s += dy[base + j * inner];                \
+                for (int64_t j = 0; j < n; j++)                                           \
+                    dx[base + j * inner] = (T)(dy[base + j * inner] - exp((double)y[base + j * inner]) * s); \
+            } else {                                                                      \
+                for (int64_t j = 0; j < n; j++) s += (double)dy[base + j * inner] * y[base + j * inner]; \
+                for (int64_t j = 0; j < n; j++)                                           \
+                    dx[base + j * inner] = (T)(y[base + j * inner] * (dy[base + j * inner] - s)); \
+            }                                                                             \
+        }                                                                                 \
+}
+
+DEFINE_SOFTMAX(float, f32)
+DEFINE_SOFTMAX(double, f64)
+DEFINE_SOFTMAX_BACKWARD(float, f32)
+DEFINE_SOFTMAX_BACKWARD(double, f64)
+
+void mt_cpu_softmax(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, const void *x, void *y)
+{
+    if (dtype == MT_F32) softmax_f32(log, outer, n, inner, x, y);
+    else if (dtype == MT_F64) softmax_f64(log, outer, n, inner, x, y);
+}
+
+void mt_cpu_softmax_backward(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
+                             const void *y, const void *dy, void *dx)
+{
+    if (dtype == MT_F32) softmax_backward_f32(log, outer, n, inner, y, dy, dx);
+    else if (dtype == MT_F64) softmax_backward_f64(log, outer, n, inner, y, dy, dx);
+}

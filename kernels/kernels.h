@@ -1,0 +1,86 @@
+/*
+ * kernels.h - the vocabulary shared by every compute kernel.
+ *
+ * A kernel knows nothing of tensors, autograd or devices: it receives raw
+ * pointers (already offset to the first element), element counts and, where a
+ * kernel walks a strided layout, an mt_loop describing it. Every backend
+ * (kernels/cpu, kernels/cuda) implements the same signatures; host/backend.h
+ * gathers them into a table that engine/ calls through.
+ */
+#ifndef MT_KERNELS_H
+#define MT_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MT_MAX_DIMS 8
+
+typedef enum mt_dtype {
+    MT_F32, MT_F64, MT_I32, MT_I64, MT_U8, MT_BOOL, MT_DTYPE_COUNT
+} mt_dtype;
+
+/* Size in bytes of one element; 0 for an invalid dtype. */
+static inline size_t mt_dtype_size(mt_dtype t)
+{
+    switch (t) {
+    case MT_F32: case MT_I32: return 4;
+    case MT_F64: case MT_I64: return 8;
+    case MT_U8: case MT_BOOL: return 1;
+    default: return 0;
+    }
+}
+static inline bool mt_dtype_is_float(mt_dtype t) { return t == MT_F32 || t == MT_F64; }
+
+/*
+ * A strided walk over up to 4 operands that share one shape. stride[k][d] is
+ * operand k's step, in elements, along dim d (0 where operand k is broadcast).
+ * Operand 0 is the output by convention.
+ */
+typedef struct mt_loop {
+    int ndim;
+    int64_t shape[MT_MAX_DIMS];
+    int64_t stride[4][MT_MAX_DIMS];
+} mt_loop;
+
+/* Elementwise functions of one input. params[] carries the constants a few need. */
+typedef enum mt_unary_kind {
+    MT_UNARY_NEG, MT_UNARY_EXP, MT_UNARY_LOG, MT_UNARY_SQRT, MT_UNARY_ABS,
+    MT_UNARY_SIGN,
+    MT_UNARY_POW_SCALAR,  /* x^p,             params[0] = p */
+    MT_UNARY_CLAMP,       /* min(max(x,lo),hi) params[0] = lo, params[1] = hi (NaN = unbounded) */
+    MT_UNARY_SIGMOID, MT_UNARY_TANH, MT_UNARY_RELU,
+    MT_UNARY_LEAKY_RELU,  /* params[0] = negative slope */
+    MT_UNARY_ELU,         /* params[0] = alpha */
+    MT_UNARY_GELU_ERF, MT_UNARY_GELU_TANH,
+    MT_UNARY_SILU,        /* x * sigmoid(beta x), params[0] = beta */
+    MT_UNARY_SOFTPLUS,    /* log(1 + exp(beta x)) / beta, params[0] = beta, params[1] = threshold */
+    MT_UNARY_SCALE,       /* params[0] * x + params[1] */
+    MT_UNARY_KIND_COUNT
+} mt_unary_kind;
+
+/* Elementwise functions of two inputs; comparisons write MT_BOOL. */
+typedef enum mt_binary_kind {
+    MT_BINARY_ADD, MT_BINARY_SUB, MT_BINARY_MUL, MT_BINARY_DIV, MT_BINARY_POW,
+    MT_BINARY_MAX, MT_BINARY_MIN,
+    MT_BINARY_EQ, MT_BINARY_NE, MT_BINARY_LT, MT_BINARY_LE, MT_BINARY_GT, MT_BINARY_GE,
+    MT_BINARY_KIND_COUNT
+} mt_binary_kind;
+static inline bool mt_binary_is_comparison(mt_binary_kind k) { return k >= MT_BINARY_EQ; }
+
+/* Reductions over the middle axis of a contiguous [outer, n, inner] array. */
+typedef enum mt_reduce_kind {
+    MT_REDUCE_SUM, MT_REDUCE_MEAN, MT_REDUCE_MAX, MT_REDUCE_MIN,
+    MT_REDUCE_ARGMAX, MT_REDUCE_ARGMIN, /* write MT_I64 indices */
+    MT_REDUCE_VAR,                      /* param = correction (1 = unbiased) */
+    MT_REDUCE_LOGSUMEXP,
+    MT_REDUCE_KIND_COUNT
+} mt_reduce_kind;
+
+typedef enum mt_random_kind {
+    MT_RANDOM_UNIFORM,   /* U[p0, p1) */
+    MT_RANDOM_NORMAL,    /* N(p0, p1^2) */
+    MT_RANDOM_BERNOULLI, /* 1 with probability p0, else 0 */
+} mt_random_kind;
+
+#endif

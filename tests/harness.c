@@ -1,0 +1,246 @@
+/*
+ * harness.c - implementation of the op-checking harness (see harness.h).
+ */
+#include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- ref tensors */
+int64_t ref_numel(const ref_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+
+void ref_alloc(ref_tensor *t, int ndim, const int64_t *shape)
+{
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
+    int64_t n = ref_numel(t);
+    t->data = calloc((size_t)(n ? n : 1), sizeof(double));
+}
+
+int64_t ref_broadcast_offset(const ref_tensor *t, int out_ndim, const int64_t *index)
+{
+    int64_t off = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        int od = out_ndim - t->ndim + d;
+        int64_t i = t->shape[d] == 1 ? 0 : index[od];
+        off = off * t->shape[d] + i;
+    }
+    return off;
+}
+
+bool ref_next_index(int ndim, const int64_t *shape, int64_t *index)
+{
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (++index[d] < shape[d]) return true;
+        index[d] = 0;
+    }
+    return false;
+}
+
+void ref_broadcast_shape(const ref_tensor *a, const ref_tensor *b, int *ndim, int64_t *shape)
+{
+    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int d = 0; d < n; d++) {
+        int da = d - (n - a->ndim), db = d - (n - b->ndim);
+        int64_t x = da >= 0 ? a->shape[da] : 1, y = db >= 0 ? b->shape[db] : 1;
+        shape[d] = x > y ? x : y;
+    }
+    *ndim = n;
+}
+
+/* ---------------------------------------------------------------- inputs */
+typedef struct case_inputs {
+    double *values[6];          /* the canonical values, f64 */
+    int64_t numel[6];
+} case_inputs;
+
+static void make_values(const mt_op_case *c, case_inputs *v, uint64_t seed)
+{
+    mt_generator gen = mt_generator_new(seed);
+    for (int i = 0; i < c->n_inputs; i++) {
+        const mt_input_spec *s = &c->inputs[i];
+        int64_t n = 1;
+        for (int d = 0; d < s->ndim; d++) n *= s->shape[d];
+        v->numel[i] = n;
+        v->values[i] = malloc(sizeof(double) * (size_t)(n ? n : 1));
+        mt_tensor *u = mt_rand(&gen, MT_F64, 1, &n);
+        const double *p = mt_data_ptr(u);
+        double lo = s->lo, hi = s->hi;
+        if (lo == 0 && hi == 0) { lo = -2; hi = 2; }
+        for (int64_t k = 0; k < n; k++)
+            v->values[i][k] = s->integer ? floor(p[k] * (double)s->int_high) : lo + (hi - lo) * p[k];
+        mt_free(u);
+    }
+}
+
+static void free_values(const mt_op_case *c, case_inputs *v)
+{
+    for (int i = 0; i < c->n_inputs; i++) free(v->values[i]);
+}
+
+/* Engine tensors of the case's inputs in dtype (index inputs stay MT_I64). */
+static void make_tensors(const mt_op_case *c, const case_inputs *v, mt_dtype dtype, mt_tensor **t)
+{
+    for (int i = 0; i < c->n_inputs; i++) {
+        const mt_input_spec *s = &c->inputs[i];
+        mt_tensor *d = mt_from_data(MT_F64, s->ndim, s->shape, v->values[i]);
+        t[i] = s->integer ? mt_to_dtype(d, MT_I64) : mt_to_dtype(d, dtype);
+    }
+}
+
+static bool differentiable(const mt_op_case *c, int i) { return !c->inputs[i].integer && !c->inputs[i].no_grad; }
+
+static double *to_f64(const mt_tensor *t)
+{
+    double *d = malloc(sizeof(double) * (size_t)(mt_numel(t) ? mt_numel(t) : 1));
+    mt_to_data(t, MT_F64, d);
+    return d;
+}
+
+static mt_tensor *run_fn(void *ctx, int n, mt_tensor *const *in)
+{
+    (void)n;
+    const mt_op_case *c = ctx;
+    return c->run(c, in);
+}
+
+/* ---------------------------------------------------------------- checks */
+static void check_forward(const mt_op_case *c, const case_inputs *v, mt_dtype dtype, const ref_tensor *expect)
+{
+    mt_scope scope = mt_scope_begin();
+    mt_tensor *in[6];
+    make_tensors(c, v, dtype, in);
+    mt_tensor *out = c->run(c, in);
+    cr_assert(out != NULL, "%s [%s]: forward failed: %s", c->name, mt_dtype_name(dtype), mt_last_error());
+    char s[128];
+    cr_assert(out->ndim == expect->ndim, "%s [%s]: output has %d dims (%s), reference %d", c->name, mt_dtype_name(dtype),
+              out->ndim, mt_shape_str(out, s, sizeof s), expect->ndim);
+    for (int d = 0; d < out->ndim; d++)
+        cr_assert(out->shape[d] == expect->shape[d], "%s [%s]: output shape %s, reference dim %d is %lld", c->name,
+                  mt_dtype_name(dtype), mt_shape_str(out, s, sizeof s), d, (long long)expect->shape[d]);
+    double *got = to_f64(out);
+    double tol = dtype == MT_F64 ? (c->fwd_tol_f64 ? c->fwd_tol_f64 : 1e-10) : (c->fwd_tol_f32 ? c->fwd_tol_f32 : 1e-5);
+    for (int64_t k = 0; k < ref_numel(expect); k++) {
+        double e = expect->data[k], g = got[k];
+        bool both_nan = isnan(e) && isnan(g);
+        bool same_inf = isinf(e) && e == g;
+        cr_assert(both_nan || same_inf || fabs(g - e) <= tol * (1 + fabs(e)),
+                  "%s [%s]: forward element %lld is %.12g, reference %.12g (tol %g)", c->name, mt_dtype_name(dtype),
+                  (long long)k, g, e, tol);
+    }
+    free(got);
+    mt_scope_end(scope);
+}
+
+/* L(x) = <f(x), v> in f64 with input i's element k shifted by delta. */
+static double objective(const mt_op_case *c, case_inputs *vals, const double *v, int i, int64_t k, double delta)
+{
+    mt_scope scope = mt_scope_begin();
+    double saved = 0;
+    if (i >= 0) { saved = vals->values[i][k]; vals->values[i][k] += delta; }
+    mt_tensor *in[6];
+    make_tensors(c, vals, MT_F64, in);
+    double L = NAN;
+    MT_NO_GRAD {
+        mt_tensor *out = c->run(c, in);
+        if (out) {
+            double *o = to_f64(out);
+            L = 0;
+            for (int64_t j = 0; j < mt_numel(out); j++) L += o[j] * v[j];
+            free(o);
+        }
+    }
+    if (i >= 0) vals->values[i][k] = saved;
+    mt_scope_end(scope);
+    return L;
+}
+
+static void check_gradients(const mt_op_case *c, case_inputs *vals, uint64_t seed)
+{
+    mt_scope scope = mt_scope_begin();
+    mt_generator gen = mt_generator_new(seed);
+    mt_tensor *in[6];
+    make_tensors(c, vals, MT_F64, in);
+
+    /* reverse mode: grads of L = <f(x), v> */
+    mt_tensor *primals[6];
+    for (int i = 0; i < c->n_inputs; i++) primals[i] = in[i];
+    mt_tensor *out = NULL, *grads[6] = { 0 };
+    MT_NO_GRAD { out = c->run(c, in); }
+    cr_assert(out != NULL, "%s: forward failed: %s", c->name, mt_last_error());
+    mt_tensor *v = mt_uniform(&gen, MT_F64, out->ndim, out->shape, -1, 1);
+    double *vd = to_f64(v);
+    mt_tensor *y = NULL;
+    mt_status st = mt_vjp(run_fn, (void *)c, c->n_inputs, primals, v, &y, grads);
+    cr_assert(st == MT_OK, "%s: vjp failed: %s", c->name, mt_last_error());
+
+    /* finite differences, element by element */
+    double h = c->fd_step ? c->fd_step : 1e-6, tol = c->grad_tol ? c->grad_tol : 1e-6;
+    for (int i = 0; i < c->n_inputs; i++) {
+        if (!differentiable(c, i)) continue;
+        cr_assert(grads[i] != NULL, "%s: no gradient for input %d", c->name, i);
+        double *g = to_f64(grads[i]);
+        for (int64_t k = 0; k < vals->numel[i]; k++) {
+            double fd = (objective(c, vals, vd, i, k, h) - objective(c, vals, vd, i, k, -h)) / (2 * h);
+            double err = fabs(g[k] - fd) / fmax(1.0, fmax(fabs(g[k]), fabs(fd)));
+            cr_assert(err <= tol, "%s: d/d(input %d)[%lld]: vjp %.12g, finite differences %.12g (rel err %.3g > %g)",
+                      c->name, i, (long long)k, g[k], fd, err, tol);
+        }
+        free(g);
+    }
+
+    /* forward mode: <J u, v> == <u, J^T v> */
+    mt_tensor *tangents[6] = { 0 };
+    for (int i = 0; i < c->n_inputs; i++)
+        if (differentiable(c, i)) tangents[i] = mt_uniform(&gen, MT_F64, in[i]->ndim, in[i]->shape, -1, 1);
+    mt_tensor *y2 = NULL, *ty = NULL;
+    st = mt_jvp(run_fn, (void *)c, c->n_inputs, primals, tangents, &y2, &ty);
+    cr_assert(st == MT_OK, "%s: jvp failed: %s", c->name, mt_last_error());
+    char s1[128], s2[128];
+    cr_assert(mt_same_shape(ty, out), "%s: jvp tangent shape %s differs from output shape %s", c->name,
+              mt_shape_str(ty, s1, sizeof s1), mt_shape_str(out, s2, sizeof s2));
+    double *tyd = to_f64(ty);
+    double lhs = 0, rhs = 0, scale = 0;
+    for (int64_t j = 0; j < mt_numel(ty); j++) { lhs += tyd[j] * vd[j]; scale += fabs(tyd[j] * vd[j]); }
+    for (int i = 0; i < c->n_inputs; i++) {
+        if (!tangents[i]) continue;
+        double *u = to_f64(tangents[i]), *g = to_f64(grads[i]);
+        for (int64_t k = 0; k < vals->numel[i]; k++) { rhs += u[k] * g[k]; scale += fabs(u[k] * g[k]); }
+        free(u);
+        free(g);
+    }
+    cr_assert(fabs(lhs - rhs) <= 1e-9 * fmax(1.0, scale), "%s: <J u, v> = %.12g but <u, J^T v> = %.12g", c->name, lhs, rhs);
+    free(tyd);
+    free(vd);
+    mt_scope_end(scope);
+}
+
+void mt_check_op(const mt_op_case *c)
+{
+    mt_clear_error();
+    case_inputs vals = { 0 };
+    make_values(c, &vals, 1234);
+    ref_tensor ins[6] = { 0 }, expect = { 0 };
+    for (int i = 0; i < c->n_inputs; i++) {
+        ins[i].ndim = c->inputs[i].ndim;
+        memcpy(ins[i].shape, c->inputs[i].shape, sizeof ins[i].shape);
+        ins[i].data = vals.values[i];
+    }
+    c->reference(c, ins, &expect);
+    check_forward(c, &vals, MT_F64, &expect);
+    check_forward(c, &vals, MT_F32, &expect);
+    if (!c->no_grad_check) check_gradients(c, &vals, 99);
+    free(expect.data);
+    free_values(c, &vals);
+}
+
+/* ---------------------------------------------------------------- fixtures */
+static _Thread_local mt_scope test_scope;
+void mt_test_setup(void) { mt_clear_error(); test_scope = mt_scope_begin(); }
+void mt_test_teardown(void) { mt_scope_end(test_scope); }

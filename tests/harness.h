@@ -1,0 +1,79 @@
+/*
+ * harness.h - the op-checking harness every op registers with (in the
+ * spirit of ggml's test-backend-ops). A case names an op, its input shapes
+ * and value ranges, how to run it on engine tensors and a naive reference
+ * written with plain loops in double precision. mt_check_op then verifies:
+ *
+ *   1. forward, f64 and f32, against the reference;
+ *   2. vjp against central finite differences in f64:
+ *        dL/dx_i  vs  (L(x + h e_i) - L(x - h e_i)) / 2h,   L = <f(x), v>;
+ *   3. jvp against vjp:  <J u, v> == <u, J^T v>  for random u, v;
+ *   4. the op on every other available backend against the CPU.
+ */
+#ifndef MT_TESTS_HARNESS_H
+#define MT_TESTS_HARNESS_H
+
+#include <criterion/criterion.h>
+
+#include "engine/mytorch.h"
+
+/* A plain array for references: row-major, double. */
+typedef struct ref_tensor {
+    int ndim;
+    int64_t shape[MT_MAX_DIMS];
+    double *data;
+} ref_tensor;
+
+int64_t ref_numel(const ref_tensor *t);
+/* Sets shape and allocates zeroed data (freed by the harness). */
+void ref_alloc(ref_tensor *t, int ndim, const int64_t *shape);
+/* Flat offset of a multi-index into t, broadcasting t to an output of out_ndim
+   dims (size-1 and missing leading dims repeat). */
+int64_t ref_broadcast_offset(const ref_tensor *t, int out_ndim, const int64_t *index);
+/* Advances a multi-index over shape; false after the last. */
+bool ref_next_index(int ndim, const int64_t *shape, int64_t *index);
+/* Broadcast shape of a and b into out (the inputs are assumed compatible). */
+void ref_broadcast_shape(const ref_tensor *a, const ref_tensor *b, int *ndim, int64_t *shape);
+
+typedef struct mt_input_spec {
+    int ndim;
+    int64_t shape[MT_MAX_DIMS];
+    double lo, hi;              /* uniform range of values; both 0: [-2, 2] */
+    bool integer;               /* an index tensor (MT_I64) with values in [0, int_high) */
+    int64_t int_high;
+    bool no_grad;               /* a float input that is not differentiated */
+} mt_input_spec;
+
+typedef struct mt_op_case mt_op_case;
+struct mt_op_case {
+    const char *name;
+    int n_inputs;
+    mt_input_spec inputs[6];
+    /* The op on engine tensors. */
+    mt_tensor *(*run)(const mt_op_case *c, mt_tensor *const *in);
+    /* The naive reference: fill out (ref_alloc) from the inputs. */
+    void (*reference)(const mt_op_case *c, const ref_tensor *in, ref_tensor *out);
+    /* Parameters for run and reference (e.g. dims, a constant). */
+    const void *params;
+    double fwd_tol_f64;         /* 0: 1e-10 (relative) */
+    double fwd_tol_f32;         /* 0: 1e-5 */
+    double grad_tol;            /* 0: 1e-6 (relative error of vjp vs finite differences) */
+    double fd_step;             /* 0: 1e-6 */
+    bool no_grad_check;         /* the op has no gradient (comparisons, argmax) */
+    bool train_only_random;     /* reserved: the op draws random numbers (dropout) */
+};
+
+/* Runs every check on c, failing the current Criterion test with a message
+   naming the op, the check and the worst element. */
+void mt_check_op(const mt_op_case *c);
+
+/* Shape helper for specs: MT_SPEC(-2, 2, 3, 4) is a [3, 4] input in [-2, 2]. */
+#define MT_SPEC(lo_, hi_, ...) \
+    { .ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .shape = {__VA_ARGS__}, .lo = (lo_), .hi = (hi_) }
+#define MT_SPEC0(lo_, hi_) { .ndim = 0, .lo = (lo_), .hi = (hi_) }
+
+/* Opens a step scope around every Criterion test of a suite. */
+void mt_test_setup(void);
+void mt_test_teardown(void);
+
+#endif
