@@ -188,6 +188,9 @@ static mt_tensor *reduce(const mt_op_def *op, mt_reduce_kind kind, mt_tensor *x,
 {
     if (!mt_check_input(op->name, x)) return NULL;
     if (kind != MT_REDUCE_SUM && kind != MT_REDUCE_MAX && kind != MT_REDUCE_MIN && !mt_check_float(op->name, x)) return NULL;
+    /* like PyTorch, integer and bool sums count in i64 */
+    if (kind == MT_REDUCE_SUM && !mt_dtype_is_float(x->dtype) && x->dtype != MT_I64) x = mt_to_dtype(x, MT_I64);
+    if (!x) return NULL;
     mt_tensor *out = mt_reduce_raw(op->name, kind, x, n_dims, dims, keepdim, param);
     if (!out) return NULL;
     mt_node *node = mt_node_new(op, out, 1, &x);
