@@ -1,12 +1,63 @@
-/* main.c - the mytorch command line. */
+/*
+ * main.c - the `mytorch` command line:
+ *
+ *   mytorch train <task> [options]    train a model (tasks: spirals)
+ *   mytorch bench <name> [options]    run a standard benchmark (BENCH.md)
+ *
+ * Exit codes: 0 success, 1 failure (the library's message is printed),
+ * 2 usage error (unknown command or option, bad value).
+ */
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/mytorch.h"
+#include "models/cli_common.h"
+
+#ifndef MYTORCH_VERSION_STRING
+#define MYTORCH_VERSION_STRING "0.1.0"
+#endif
+
+static void print_help(FILE *f)
+{
+    fprintf(f,
+        "mytorch - a deep-learning engine in C\n"
+        "\n"
+        "usage: mytorch <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  train <task>    train a model and report its accuracy (tasks: spirals)\n"
+        "  bench <name>    run a standard benchmark and print JSON (gemm, mlp_speech)\n"
+        "\n"
+        "options:\n"
+        "  -h, --help      show this help and exit ('mytorch <command> --help' for a command)\n"
+        "  --version       print the version and exit\n"
+        "\n"
+        "examples:\n"
+        "  mytorch train spirals --epochs 200\n"
+        "  mytorch bench gemm --iters 20 --out gemm.json\n");
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    printf("mytorch\n");
-    return 0;
+    if (argc < 2) {
+        print_help(stderr);
+        return MT_CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        print_help(stdout);
+        return MT_CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("mytorch %s\n", MYTORCH_VERSION_STRING);
+        return MT_CLI_OK;
+    }
+    /*TRAIN*/
+    if (strcmp(cmd, "bench") == 0) return mt_cli_bench(argc - 2, argv + 2);
+    if (cmd[0] == '-')
+        fprintf(stderr, "mytorch: unknown option '%s'\n", cmd);
+    else
+        fprintf(stderr, "mytorch: unknown command '%s' (commands: train, bench)\n", cmd);
+    fprintf(stderr, "Try 'mytorch --help' for more information.\n");
+    return MT_CLI_USAGE;
 }

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# run.sh - one command for each thing a newcomer wants on a fresh Debian machine.
+#
+#   ./run.sh demo     install what is missing, build (Release), run `mytorch train spirals`
+#   ./run.sh test     install what is missing, then everything CI checks (.ci/run runs this):
+#                     Release build + test suite, ASan/UBSan Debug build + test suite,
+#                     examples, and an install check (find_package and pkg-config consumers)
+#   ./run.sh build    install what is missing, build (Release) into build/
+#   ./run.sh bench NAME [options]   build, then `mytorch bench NAME [options]`
+#
+# Run as root (or with sudo available) the first time so that missing Debian
+# packages can be installed: cmake gcc make pkg-config libopenblas-dev libcriterion-dev.
+# Environment: JOBS (parallel build jobs, default: number of cores),
+#              BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+BUILD_DIR="${BUILD_DIR:-build}"
+ASAN_BUILD_DIR="${ASAN_BUILD_DIR:-build-asan}"
+PACKAGES=(cmake gcc make pkg-config libopenblas-dev libcriterion-dev)
+
+say() { printf '\n==> %s\n' "$*"; }
+
+install_deps() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "run.sh: missing packages (${missing[*]}) and no apt-get: install them by hand" >&2
+        return 1
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+            echo "run.sh: missing packages (${missing[*]}); run as root or install them by hand" >&2
+            return 1
+        fi
+    fi
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+configure_build() {   # dir, extra cmake args...
+    local dir="$1"; shift
+    cmake -S . -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+}
+
+run_suite() {         # dir
+    # ctest -V shows Criterion's own report, including its "Synthesis:" line.
+    ctest --test-dir "$1" --output-on-failure -V
+}
+
+cmd_build() {
+    install_deps
+    say "building (Release) in $BUILD_DIR"
+    configure_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+}
+
+cmd_demo() {
+    cmd_build
+    say "mytorch train spirals $*"
+    "./$BUILD_DIR/mytorch" train spirals "$@"
+}
+
+cmd_bench() {
+    cmd_build
+    say "mytorch bench $*"
+    "./$BUILD_DIR/mytorch" bench "$@"
+}
+
+cmd_test() {
+    local start=$SECONDS
+    install_deps
+
+    say "Release build + test suite ($BUILD_DIR)"
+    configure_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DMYTORCH_EXAMPLES=ON
+    run_suite "$BUILD_DIR"
+
+    say "examples (Release)"
+    for ex in "$BUILD_DIR"/example_*; do
+        [ -x "$ex" ] || continue
+        echo "--- $ex"
+        "$ex" >/dev/null
+    done
+    echo "examples: all ran"
+
+    say "ASan + UBSan Debug build + test suite ($ASAN_BUILD_DIR)"
+    configure_build "$ASAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DMYTORCH_SANITIZE=ON -DMYTORCH_EXAMPLES=ON
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    run_suite "$ASAN_BUILD_DIR"
+    for ex in "$ASAN_BUILD_DIR"/example_*; do
+        [ -x "$ex" ] || continue
+        echo "--- $ex (sanitized)"
+        "$ex" >/dev/null
+    done
+    echo "examples (sanitized): all ran"
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+
+    say "install check (find_package and pkg-config consumers)"
+    INSTALL_TMP="$(mktemp -d)"
+    trap 'rm -rf "$INSTALL_TMP"' EXIT
+    local tmp="$INSTALL_TMP"
+    cmake --install "$BUILD_DIR" --prefix "$tmp/prefix" >/dev/null
+    local pcdir; pcdir="$(dirname "$(find "$tmp/prefix" -name mytorch.pc | head -n 1)")"
+    PKG_CONFIG_PATH="$pcdir" cmake -S tests/install_consumer -B "$tmp/consumer" \
+        -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+    cmake --build "$tmp/consumer" -j "$JOBS" >/dev/null
+    "$tmp/consumer/consumer_cmake"
+    LD_LIBRARY_PATH="$(dirname "$(find "$tmp/prefix" -name 'libmytorch.so' | head -n 1)")" \
+        "$tmp/consumer/consumer_pkgconfig"
+    "$tmp/prefix/bin/mytorch" --version
+
+    say "all checks passed in $((SECONDS - start)) s"
+}
+
+usage() {
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+case "${1:-}" in
+    demo)  shift; cmd_demo "$@" ;;
+    test)  shift; cmd_test "$@" ;;
+    build) shift; cmd_build "$@" ;;
+    bench) shift; cmd_bench "$@" ;;
+    -h|--help|help) usage ;;
+    *) usage >&2; exit 2 ;;
+esac
