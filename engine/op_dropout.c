@@ -39,9 +39,7 @@ mt_tensor *mt_dropout(mt_tensor *x, double p, bool training, mt_generator *gen)
         offset = mt_runtime_next_random_offset(&seed, (uint64_t)n);
     }
     const mt_backend *be = mt_backend_of(x);
-    be->random(MT_RANDOM_BERNOULLI, x->dtype, n, seed, offset, 1 - p, 0, mt_ptr(mask));
-    double scale = p < 1 ? 1 / (1 - p) : 0;
-    be->unary(MT_UNARY_SCALE, x->dtype, n, mt_ptr(mask), mt_ptr(mask), (double[]){ scale, 0 });
+    be->random(MT_RANDOM_BERNOULLI, x->dtype, n, seed, offset, 1 - p, p < 1 ? 1 / (1 - p) : 0, mt_ptr(mask));
 
     mt_tensor *y;
     MT_NO_GRAD {

@@ -62,7 +62,8 @@ typedef struct mt_backend {
                          const void *b, int64_t ldb, int64_t stride_b,
                          double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch);
 
-    /* ---- random numbers: element i uses Philox4x32-10 counter (offset + i) under key seed ---- */
+    /* ---- random numbers: Philox4x32-10 under key seed; element i reads the two
+       32-bit words 2(g%2), 2(g%2)+1 of counter block g/2, g = offset + i ---- */
     void (*random)(mt_random_kind kind, mt_dtype dtype, int64_t n, uint64_t seed, uint64_t offset,
                    double p0, double p1, void *out);
 

@@ -80,7 +80,7 @@ typedef enum mt_reduce_kind {
 typedef enum mt_random_kind {
     MT_RANDOM_UNIFORM,   /* U[p0, p1) */
     MT_RANDOM_NORMAL,    /* N(p0, p1^2) */
-    MT_RANDOM_BERNOULLI, /* 1 with probability p0, else 0 */
+    MT_RANDOM_BERNOULLI, /* p1 with probability p0, else 0 */
 } mt_random_kind;
 
 #endif

@@ -10,8 +10,31 @@
 #include <string.h>
 #include <tgmath.h>
 
-#ifndef M_PI
-#define M_PI 3.14159265358979323846
+/* glibc's libmvec carries SIMD versions of these functions; declaring them
+   "simd" lets the compiler call the vector variants from the `omp simd`
+   loops below (4 floats per call with SSE, instead of one). */
+#if defined(__GLIBC__) && defined(__x86_64__) && !defined(__clang__)
+#define MT_HAVE_LIBMVEC 1
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float erff(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+float log1pf(float);
+#pragma omp declare simd notinbranch
+double (exp)(double);
+#pragma omp declare simd notinbranch
+double (log)(double);
+#pragma omp declare simd notinbranch
+double (erf)(double);
+#pragma omp declare simd notinbranch
+double (tanh)(double);
+#pragma omp declare simd notinbranch
+double (log1p)(double);
 #endif
 
 /* ---------------------------------------------------------------- strided walks */
@@ -131,7 +154,7 @@ void mt_cpu_arange(mt_dtype dtype, int64_t n, double start, double step, void *d
 #define GELU_C         0.044715
 
 #define MAP(EXPR)                                                                         \
-    _Pragma("omp parallel for if (n > MT_CPU_PARALLEL_GRAIN)")                            \
+    _Pragma("omp parallel for simd if (n > MT_CPU_PARALLEL_GRAIN)")                       \
     for (int64_t i = 0; i < n; i++) { elem_t v = x[i]; (void)v; y[i] = (EXPR); }               \
     break
 
@@ -164,13 +187,14 @@ static void unary_##SUFFIX(mt_unary_kind kind, int64_t n, const T *x, T *y, cons
     }                                                                                             \
 }
 
-/* dx = dy * f'(x), using y = f(x) where that is cheaper. */
-#define DMAP(EXPR)                                                                        \
-    _Pragma("omp parallel for if (n > MT_CPU_PARALLEL_GRAIN)")                            \
-    for (int64_t i = 0; i < n; i++) {                                                     \
-        elem_t v = x ? x[i] : 0, o = y ? y[i] : 0; (void)v; (void)o;                           \
-        dx[i] = dy[i] * (EXPR);                                                           \
-    }                                                                                     \
+/* dx = dy * f'(x), from x (DMAP_X) or from y = f(x) where that is cheaper (DMAP_Y). */
+#define DMAP_X(EXPR)                                                                      \
+    _Pragma("omp parallel for simd if (n > MT_CPU_PARALLEL_GRAIN)")                       \
+    for (int64_t i = 0; i < n; i++) { elem_t v = x[i]; (void)v; dx[i] = dy[i] * (EXPR); }         \
+    break
+#define DMAP_Y(EXPR)                                                                      \
+    _Pragma("omp parallel for simd if (n > MT_CPU_PARALLEL_GRAIN)")                       \
+    for (int64_t i = 0; i < n; i++) { elem_t o = y[i]; dx[i] = dy[i] * (EXPR); }         \
     break
 
 #define DEFINE_UNARY_BACKWARD(T, SUFFIX)                                                          \
@@ -181,22 +205,22 @@ static void unary_backward_##SUFFIX(mt_unary_kind kind, int64_t n, const T *x, c
     const T p0 = prm ? (T)prm[0] : 0, p1 = prm ? (T)prm[1] : 0;                                   \
     const T one = 1, half = (T)0.5;                                                               \
     switch (kind) {                                                                               \
-    case MT_UNARY_NEG:        DMAP(-one);                                                         \
-    case MT_UNARY_EXP:        DMAP(o);                                                            \
-    case MT_UNARY_LOG:        DMAP(one / v);                                                      \
-    case MT_UNARY_SQRT:       DMAP(half / o);                                                     \
-    case MT_UNARY_ABS:        DMAP((T)((v > 0) - (v < 0)));                                       \
-    case MT_UNARY_SIGN:       DMAP((T)0);                                                         \
-    case MT_UNARY_POW_SCALAR: DMAP(p0 == 0 ? (T)0 : p0 * pow(v, p0 - one));                       \
-    case MT_UNARY_CLAMP:      DMAP(((p0 == p0 && v < p0) || (p1 == p1 && v > p1)) ? (T)0 : one);  \
-    case MT_UNARY_SIGMOID:    DMAP(o * (one - o));                                                \
-    case MT_UNARY_TANH:       DMAP(one - o * o);                                                  \
-    case MT_UNARY_RELU:       DMAP(v > 0 ? one : (T)0);                                           \
-    case MT_UNARY_LEAKY_RELU: DMAP(v > 0 ? one : p0);                                             \
-    case MT_UNARY_ELU:        DMAP(v > 0 ? one : p0 * exp(v));                                    \
-    case MT_UNARY_GELU_ERF:   DMAP(half * (one + erf(v * (T)INV_SQRT_2)) + v * (T)INV_SQRT_2PI * exp(-half * v * v)); \
+    case MT_UNARY_NEG:        DMAP_X(-one);                                                         \
+    case MT_UNARY_EXP:        DMAP_Y(o);                                                            \
+    case MT_UNARY_LOG:        DMAP_X(one / v);                                                      \
+    case MT_UNARY_SQRT:       DMAP_Y(half / o);                                                     \
+    case MT_UNARY_ABS:        DMAP_X((T)((v > 0) - (v < 0)));                                       \
+    case MT_UNARY_SIGN:       DMAP_X((T)0);                                                         \
+    case MT_UNARY_POW_SCALAR: DMAP_X(p0 == 0 ? (T)0 : p0 * pow(v, p0 - one));                       \
+    case MT_UNARY_CLAMP:      DMAP_X(((p0 == p0 && v < p0) || (p1 == p1 && v > p1)) ? (T)0 : one);  \
+    case MT_UNARY_SIGMOID:    DMAP_Y(o * (one - o));                                                \
+    case MT_UNARY_TANH:       DMAP_Y(one - o * o);                                                  \
+    case MT_UNARY_RELU:       DMAP_X(v > 0 ? one : (T)0);                                           \
+    case MT_UNARY_LEAKY_RELU: DMAP_X(v > 0 ? one : p0);                                             \
+    case MT_UNARY_ELU:        DMAP_X(v > 0 ? one : p0 * exp(v));                                    \
+    case MT_UNARY_GELU_ERF:   DMAP_X(half * (one + erf(v * (T)INV_SQRT_2)) + v * (T)INV_SQRT_2PI * exp(-half * v * v)); \
     case MT_UNARY_GELU_TANH: {                                                                    \
-        _Pragma("omp parallel for if (n > MT_CPU_PARALLEL_GRAIN)")                                \
+        _Pragma("omp parallel for simd if (n > MT_CPU_PARALLEL_GRAIN)")                           \
         for (int64_t i = 0; i < n; i++) {                                                         \
             T v = x[i], u = (T)SQRT_2_OVER_PI * (v + (T)GELU_C * v * v * v), t = tanh(u);         \
             T du = (T)SQRT_2_OVER_PI * (one + 3 * (T)GELU_C * v * v);                             \
@@ -205,15 +229,15 @@ static void unary_backward_##SUFFIX(mt_unary_kind kind, int64_t n, const T *x, c
         break;                                                                                    \
     }                                                                                             \
     case MT_UNARY_SILU: {                                                                         \
-        _Pragma("omp parallel for if (n > MT_CPU_PARALLEL_GRAIN)")                                \
+        _Pragma("omp parallel for simd if (n > MT_CPU_PARALLEL_GRAIN)")                           \
         for (int64_t i = 0; i < n; i++) {                                                         \
             T v = x[i], s = one / (one + exp(-p0 * v));                                           \
             dx[i] = dy[i] * (s + p0 * v * s * (one - s));                                         \
         }                                                                                         \
         break;                                                                                    \
     }                                                                                             \
-    case MT_UNARY_SOFTPLUS:   DMAP(p0 * v > p1 ? one : one / (one + exp(-p0 * v)));               \
-    case MT_UNARY_SCALE:      DMAP(p0);                                                           \
+    case MT_UNARY_SOFTPLUS:   DMAP_X(p0 * v > p1 ? one : one / (one + exp(-p0 * v)));               \
+    case MT_UNARY_SCALE:      DMAP_X(p0);                                                           \
     default: break;                                                                               \
     }                                                                                             \
 }

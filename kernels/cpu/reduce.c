@@ -70,9 +70,40 @@ DEFINE_REDUCE(int32_t, i32)
 DEFINE_REDUCE(int64_t, i64)
 DEFINE_REDUCE(uint8_t, u8)
 
+/* Sums over the middle axis when inner > 1: walk each [n, inner] slab row by
+   row, adding whole contiguous rows into a double accumulator (the column-
+   wise walk of the generic loop would stride through memory). */
+#define DEFINE_SUM_ROWS(T, SUFFIX)                                                        \
+static bool sum_rows_##SUFFIX(bool mean, int64_t outer, int64_t n, int64_t inner,          \
+                              const T *x, T *out)                                         \
+{                                                                                         \
+    double *acc = malloc((size_t)inner * sizeof *acc);                                    \
+    if (!acc) return false;                                                               \
+    for (int64_t o = 0; o < outer; o++) {                                                 \
+        for (int64_t i = 0; i < inner; i++) acc[i] = 0;                                   \
+        for (int64_t j = 0; j < n; j++) {                                                 \
+            const T *row = x + (o * n + j) * inner;                                       \
+            _Pragma("omp simd")                                                           \
+            for (int64_t i = 0; i < inner; i++) acc[i] += row[i];                         \
+        }                                                                                 \
+        for (int64_t i = 0; i < inner; i++)                                               \
+            out[o * inner + i] = (T)(mean ? acc[i] / (double)n : acc[i]);                 \
+    }                                                                                     \
+    free(acc);                                                                            \
+    return true;                                                                          \
+}
+
+DEFINE_SUM_ROWS(float, f32)
+DEFINE_SUM_ROWS(double, f64)
+
 void mt_cpu_reduce(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
                    const void *x, void *out, double param)
 {
+    if ((kind == MT_REDUCE_SUM || kind == MT_REDUCE_MEAN) && inner >= 16 && outer < 4) {
+        bool mean = kind == MT_REDUCE_MEAN;
+        if (dtype == MT_F32 && sum_rows_f32(mean, outer, n, inner, x, out)) return;
+        if (dtype == MT_F64 && sum_rows_f64(mean, outer, n, inner, x, out)) return;
+    }
     switch (dtype) {
     case MT_F32: reduce_f32(kind, outer, n, inner, x, out, param); break;
     case MT_F64: reduce_f64(kind, outer, n, inner, x, out, param); break;
@@ -100,8 +131,11 @@ static void softmax_##SUFFIX(bool log_, int64_t outer, int64_t n, int64_t inner,
             double s = 0;                                                                 \
             if (log_) {                                                                   \
                 for (int64_t j = 0; j < n; j++) s += exp((double)(p[j * inner] - m));     \
-                T lse = (T)((double)m + log(s));                                          \
-                for (int64_t j = 0; j < n; j++) q[j * inner] = p[j * inner] - lse;        \
+                /* (x - m) - log s, not x - (m + log s): with large logits the */         \
+                /* rounded m + log s would cost f32 all its fractional digits */          \
+                double log_s = log(s);                                                    \
+                for (int64_t j = 0; j < n; j++)                                           \
+                    q[j * inner] = (T)((double)(p[j * inner] - m) - log_s);               \
             } else {                                                                      \
                 for (int64_t j = 0; j < n; j++) {                                         \
                     T e = (T)exp((double)(p[j * inner] - m));                             \
