@@ -17,7 +17,9 @@ typedef struct mt_module mt_module;
 typedef struct mt_module_type {
     const char *name;                                   /* "Linear", "Sequential", ... */
     mt_tensor *(*forward)(mt_module *m, mt_tensor *x);
-    void (*destroy)(mt_module *m);                      /* frees impl; may be NULL */
+    void (*destroy)(mt_module *m);                      /* frees impl; NULL: free(impl) */
+    /* Writes the arguments mt_module_print shows ("in_features=2, ..."); may be NULL. */
+    void (*extra_repr)(const mt_module *m, char *buf, size_t size);
 } mt_module_type;
 
 typedef struct mt_named_tensor { char *name; mt_tensor *tensor; } mt_named_tensor;
@@ -43,7 +45,10 @@ void mt_tensor_list_free(mt_tensor_list *list);
 
 /* ---------------------------------------------------------------- the module base */
 mt_module *mt_module_new(const mt_module_type *type, void *impl);
-/* Registers an owned tensor under name; a parameter gets requires_grad. */
+/* Registers t under name and takes it (out of its scope if it was in one);
+   a parameter gets requires_grad and must be a leaf. On error (NULL m,
+   duplicate name, ...) NULL is returned and t freed (left to its scope when
+   one holds it). add_child likewise takes child (freed on error). */
 mt_tensor *mt_module_add_param(mt_module *m, const char *name, mt_tensor *t);
 mt_tensor *mt_module_add_buffer(mt_module *m, const char *name, mt_tensor *t);
 mt_module *mt_module_add_child(mt_module *m, const char *name, mt_module *child);
@@ -61,7 +66,8 @@ mt_tensor_list mt_state_dict(const mt_module *m);
 int64_t mt_parameter_count(const mt_module *m);
 /* Frees the .grad of every parameter. */
 void mt_module_zero_grad(mt_module *m);
-/* A readable tree of the module: "Sequential(\n  (0): Linear(in=495, out=1024)..." */
+/* A readable tree of the module, as PyTorch prints it:
+   "Sequential(\n  (0): Linear(in_features=495, out_features=1024, bias=True)\n..." */
 void mt_module_print(const mt_module *m, FILE *f);
 
 /* ---------------------------------------------------------------- layers */
@@ -90,7 +96,12 @@ mt_module *mt_nn_softmax(int dim);
 mt_module *mt_nn_log_softmax(int dim);
 /* Children run in order; the list ends with NULL. Takes ownership of them. */
 mt_module *mt_nn_sequential_n(mt_module *const *modules);
-#define mt_nn_sequential(...) mt_nn_sequential_n((mt_module *const[]){__VA_ARGS__, NULL})
+/* The same with a count: a NULL among the n (a constructor that failed)
+   frees the others and returns NULL, so a chain is checked once. */
+mt_module *mt_nn_sequential_array(int n, mt_module *const *modules);
+#define mt_nn_sequential(...) \
+    mt_nn_sequential_array((int)(sizeof((mt_module *const[]){__VA_ARGS__}) / sizeof(mt_module *)), \
+                           (mt_module *const[]){__VA_ARGS__})
 mt_module *mt_nn_sequential_append(mt_module *seq, mt_module *m);
 
 /* ---------------------------------------------------------------- initialization (in place, no tape) */

@@ -56,7 +56,7 @@ typedef struct mt_plateau_opts {
     bool maximize;         /* false: a lower metric is better */
     double factor;         /* 0: 0.1 */
     int patience;          /* 0: 10 (write a negative value for 0) */
-    double threshold;      /* 0: 1e-4 (relative) */
+    double threshold;      /* 0: 1e-4 (relative; negative for 0) */
     int cooldown;
     double min_lr;
 } mt_plateau_opts;
