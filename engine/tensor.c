@@ -391,8 +391,17 @@ mt_tensor *mt_normal(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t 
 mt_tensor *mt_randint(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape, int64_t low, int64_t high)
 {
     if (high <= low) { mt_set_error(MT_ERR_ARGUMENT, "randint: empty range [%" PRId64 ", %" PRId64 ")", low, high); return NULL; }
-    /* the kernel floors U[low, high) drawn with 53 bits for integer dtypes */
-    return random_tensor(gen, dtype, ndim, shape, MT_RANDOM_UNIFORM, (double)low, (double)high, "randint");
+    /* the kernel floors U[low, high) only for integer dtypes */
+    if (!mt_dtype_is_float(dtype))
+        return random_tensor(gen, dtype, ndim, shape, MT_RANDOM_UNIFORM, (double)low, (double)high, "randint");
+    /* A float dtype would get the unfloored uniform values: draw integers
+       (same counters) and convert, so that f32/f64 hold integers as in PyTorch. */
+    mt_tensor *ints = random_tensor(gen, MT_I64, ndim, shape, MT_RANDOM_UNIFORM, (double)low, (double)high, "randint");
+    if (!ints) return NULL;
+    mt_tensor *t = mt_empty(dtype, ndim, shape);
+    if (t && mt_copy_(t, ints) != MT_OK) { mt_free(t); t = NULL; }
+    mt_free(ints);
+    return t;
 }
 
 mt_status mt_uniform_(mt_tensor *t, mt_generator *gen, double low, double high)

@@ -1,0 +1,281 @@
+/*
+ * test_ops_reduce.c - harness cases for the reductions: sum, mean and var
+ * (correction 0 and 1) over one dim, adjacent and non-adjacent dims, all dims,
+ * negative dims, with and without keepdim, and on a non-contiguous input;
+ * max, min and logsumexp over a dim; argmax and argmin (indices, no
+ * gradient); sum_to (undoing a broadcast). Shapes include size-1 dims, odd
+ * sizes and a 0-d input.
+ */
+#include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef enum reduce_kind { R_SUM, R_MEAN, R_VAR, R_MAX, R_MIN, R_LOGSUMEXP, R_ARGMAX, R_ARGMIN } reduce_kind;
+
+typedef struct reduce_params {
+    reduce_kind kind;
+    int n_dims;          /* 0 reduces every dim */
+    int dims[MT_MAX_DIMS];
+    bool keepdim;
+    int correction;      /* var only */
+    bool transpose_first; /* reduce mt_transpose(x, 0, -1) instead of x */
+} reduce_params;
+
+/* ---------------------------------------------------------------- reference */
+/* t with its first and last dims swapped (a fresh row-major array). */
+static ref_tensor ref_transpose_first_last(const ref_tensor *t)
+{
+    ref_tensor r = { 0 };
+    int64_t shape[MT_MAX_DIMS], idx[MT_MAX_DIMS] = { 0 };
+    int last = t->ndim - 1;
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+    shape[0] = t->shape[last];
+    shape[last] = t->shape[0];
+    ref_alloc(&r, t->ndim, shape);
+    int64_t k = 0;
+    do {
+        int64_t src[MT_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) src[d] = idx[d];
+        src[0] = idx[last];
+        src[last] = idx[0];
+        int64_t off = 0;
+        for (int d = 0; d < t->ndim; d++) off = off * t->shape[d] + src[d];
+        r.data[k++] = t->data[off];
+    } while (ref_next_index(r.ndim, r.shape, idx));
+    return r;
+}
+
+static double reduce_group(reduce_kind kind, const double *v, int64_t n, int correction)
+{
+    double acc = 0, mean = 0;
+    int64_t best = 0;
+    switch (kind) {
+    case R_SUM:
+        for (int64_t j = 0; j < n; j++) acc += v[j];
+        return acc;
+    case R_MEAN:
+        for (int64_t j = 0; j < n; j++) acc += v[j];
+        return acc / (double)n;
+    case R_VAR:
+        for (int64_t j = 0; j < n; j++) mean += v[j];
+        mean /= (double)n;
+        for (int64_t j = 0; j < n; j++) acc += (v[j] - mean) * (v[j] - mean);
+        return acc / (double)(n - correction);
+    case R_MAX: case R_ARGMAX:
+        for (int64_t j = 1; j < n; j++) if (v[j] > v[best]) best = j;
+        return kind == R_MAX ? v[best] : (double)best;
+    case R_MIN: case R_ARGMIN:
+        for (int64_t j = 1; j < n; j++) if (v[j] < v[best]) best = j;
+        return kind == R_MIN ? v[best] : (double)best;
+    case R_LOGSUMEXP:
+        for (int64_t j = 0; j < n; j++) acc += exp(v[j]);
+        return log(acc);
+    }
+    return NAN;
+}
+
+/* Groups the input's elements by output position (reduced dims in row-major
+   order inside each group), then reduces each group. */
+static void ref_reduce(const mt_op_case *c, const ref_tensor *in, ref_tensor *out)
+{
+    const reduce_params *p = c->params;
+    ref_tensor transposed = { 0 };
+    const ref_tensor *x = &in[0];
+    if (p->transpose_first) { transposed = ref_transpose_first_last(&in[0]); x = &transposed; }
+
+    bool mask[MT_MAX_DIMS] = { false };
+    if (p->n_dims == 0) for (int d = 0; d < x->ndim; d++) mask[d] = true;
+    for (int i = 0; i < p->n_dims; i++) mask[p->dims[i] < 0 ? p->dims[i] + x->ndim : p->dims[i]] = true;
+
+    int64_t oshape[MT_MAX_DIMS], group = 1;
+    int ondim = 0;
+    for (int d = 0; d < x->ndim; d++) {
+        if (mask[d]) group *= x->shape[d];
+        if (!mask[d]) oshape[ondim++] = x->shape[d];
+        else if (p->keepdim) oshape[ondim++] = 1;
+    }
+    ref_alloc(out, ondim, oshape);
+    int64_t n_out = ref_numel(out);
+    double *groups = calloc((size_t)(n_out * group), sizeof(double));
+    int64_t *filled = calloc((size_t)n_out, sizeof(int64_t));
+    int64_t idx[MT_MAX_DIMS] = { 0 }, k = 0;
+    do {
+        int64_t o = 0;   /* the output position: the kept dims of idx, row-major */
+        for (int d = 0; d < x->ndim; d++) if (!mask[d]) o = o * x->shape[d] + idx[d];
+        groups[o * group + filled[o]++] = x->data[k++];
+    } while (x->ndim > 0 && ref_next_index(x->ndim, x->shape, idx));
+    for (int64_t o = 0; o < n_out; o++) out->data[o] = reduce_group(p->kind, groups + o * group, group, p->correction);
+    free(groups);
+    free(filled);
+    free(transposed.data);
+}
+
+/* ---------------------------------------------------------------- engine */
+static mt_tensor *run_reduce(const mt_op_case *c, mt_tensor *const *in)
+{
+    const reduce_params *p = c->params;
+    mt_tensor *x = p->transpose_first ? mt_transpose(in[0], 0, -1) : in[0];
+    switch (p->kind) {
+    case R_SUM: return mt_sum(x, p->n_dims, p->dims, p->keepdim);
+    case R_MEAN: return mt_mean(x, p->n_dims, p->dims, p->keepdim);
+    case R_VAR: return mt_var(x, p->n_dims, p->dims, p->correction, p->keepdim);
+    case R_MAX: return mt_max(x, p->dims[0], p->keepdim);
+    case R_MIN: return mt_min(x, p->dims[0], p->keepdim);
+    case R_LOGSUMEXP: return mt_logsumexp(x, p->dims[0], p->keepdim);
+    case R_ARGMAX: return mt_argmax(x, p->dims[0], p->keepdim);
+    case R_ARGMIN: return mt_argmin(x, p->dims[0], p->keepdim);
+    }
+    return NULL;
+}
+
+/* REDUCE_CASE(name, spec, kind, n_dims, {dims}, keepdim, correction, transpose_first) */
+#define REDUCE_CASE(NAME, SPEC, KIND, N_DIMS, DIMS, KEEPDIM, CORRECTION, TRANSPOSE)        \
+    Test(ops_reduce, NAME, .init = mt_test_setup, .fini = mt_test_teardown) {             \
+        static const reduce_params p = { KIND, N_DIMS, DIMS, KEEPDIM, CORRECTION, TRANSPOSE }; \
+        mt_op_case c = { .name = #NAME, .n_inputs = 1, .inputs = { SPEC },                 \
+                         .run = run_reduce, .reference = ref_reduce, .params = &p,          \
+                         .no_grad_check = (KIND == R_ARGMAX || KIND == R_ARGMIN) };         \
+        mt_check_op(&c);                                                                   \
+    }
+#define DIMS(...) { __VA_ARGS__ }
+
+/* sum */
+REDUCE_CASE(sum_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_SUM, 1, DIMS(1), false, 0, false)
+REDUCE_CASE(sum_first_dim_keepdim, MT_SPEC(-2, 2, 3, 1, 5), R_SUM, 1, DIMS(0), true, 0, false)
+REDUCE_CASE(sum_size1_dim, MT_SPEC(-2, 2, 3, 1, 5), R_SUM, 1, DIMS(1), false, 0, false)
+REDUCE_CASE(sum_adjacent_dims, MT_SPEC(-2, 2, 2, 3, 4), R_SUM, 2, DIMS(1, 2), false, 0, false)
+REDUCE_CASE(sum_nonadjacent_dims, MT_SPEC(-2, 2, 2, 3, 4), R_SUM, 2, DIMS(0, 2), false, 0, false)
+REDUCE_CASE(sum_nonadjacent_keepdim, MT_SPEC(-2, 2, 2, 3, 2, 3), R_SUM, 2, DIMS(2, 0), true, 0, false)
+REDUCE_CASE(sum_dims_around_size1, MT_SPEC(-2, 2, 2, 1, 3), R_SUM, 2, DIMS(0, 2), true, 0, false)
+REDUCE_CASE(sum_all, MT_SPEC(-2, 2, 2, 3, 4), R_SUM, 0, DIMS(0), false, 0, false)
+REDUCE_CASE(sum_all_keepdim, MT_SPEC(-2, 2, 3, 1, 5), R_SUM, 0, DIMS(0), true, 0, false)
+REDUCE_CASE(sum_all_0d, MT_SPEC0(-2, 2), R_SUM, 0, DIMS(0), false, 0, false)
+REDUCE_CASE(sum_negative_dim, MT_SPEC(-2, 2, 2, 3, 4), R_SUM, 1, DIMS(-1), false, 0, false)
+REDUCE_CASE(sum_negative_dims_keepdim, MT_SPEC(-2, 2, 2, 3, 4), R_SUM, 2, DIMS(-3, -2), true, 0, false)
+REDUCE_CASE(sum_1d, MT_SPEC(-2, 2, 7), R_SUM, 1, DIMS(0), false, 0, false)
+/* a wide inner extent takes the row-wise summation path of the CPU kernel */
+REDUCE_CASE(sum_first_dim_wide, MT_SPEC(-2, 2, 3, 17), R_SUM, 1, DIMS(0), false, 0, false)
+REDUCE_CASE(mean_first_dim_wide_keepdim, MT_SPEC(-2, 2, 3, 17), R_MEAN, 1, DIMS(0), true, 0, false)
+REDUCE_CASE(sum_transposed_input, MT_SPEC(-2, 2, 2, 3, 4), R_SUM, 1, DIMS(1), false, 0, true)
+
+/* mean */
+REDUCE_CASE(mean_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_MEAN, 1, DIMS(1), false, 0, false)
+REDUCE_CASE(mean_adjacent_keepdim, MT_SPEC(-2, 2, 2, 3, 4), R_MEAN, 2, DIMS(0, 1), true, 0, false)
+REDUCE_CASE(mean_nonadjacent_dims, MT_SPEC(-2, 2, 2, 3, 4), R_MEAN, 2, DIMS(0, -1), false, 0, false)
+REDUCE_CASE(mean_all, MT_SPEC(-2, 2, 3, 1, 5), R_MEAN, 0, DIMS(0), false, 0, false)
+REDUCE_CASE(mean_1d_keepdim, MT_SPEC(-2, 2, 7), R_MEAN, 1, DIMS(-1), true, 0, false)
+REDUCE_CASE(mean_transposed_all, MT_SPEC(-2, 2, 3, 5), R_MEAN, 0, DIMS(0), false, 0, true)
+
+/* var, biased (correction 0) and unbiased (correction 1) */
+REDUCE_CASE(var0_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_VAR, 1, DIMS(1), false, 0, false)
+REDUCE_CASE(var1_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_VAR, 1, DIMS(1), false, 1, false)
+REDUCE_CASE(var1_last_dim_keepdim, MT_SPEC(-2, 2, 3, 1, 5), R_VAR, 1, DIMS(-1), true, 1, false)
+REDUCE_CASE(var0_adjacent_dims, MT_SPEC(-2, 2, 2, 3, 4), R_VAR, 2, DIMS(1, 2), false, 0, false)
+REDUCE_CASE(var1_nonadjacent_keepdim, MT_SPEC(-2, 2, 2, 3, 4), R_VAR, 2, DIMS(0, 2), true, 1, false)
+REDUCE_CASE(var0_all, MT_SPEC(-2, 2, 7), R_VAR, 0, DIMS(0), false, 0, false)
+REDUCE_CASE(var1_all, MT_SPEC(-2, 2, 2, 3, 4), R_VAR, 0, DIMS(0), false, 1, false)
+REDUCE_CASE(var1_transposed_input, MT_SPEC(-2, 2, 3, 2, 4), R_VAR, 1, DIMS(0), false, 1, true)
+
+/* max, min, logsumexp over one dim */
+REDUCE_CASE(max_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_MAX, 1, DIMS(1), false, 0, false)
+REDUCE_CASE(max_last_dim_keepdim, MT_SPEC(-2, 2, 3, 1, 5), R_MAX, 1, DIMS(-1), true, 0, false)
+REDUCE_CASE(max_1d, MT_SPEC(-2, 2, 7), R_MAX, 1, DIMS(0), false, 0, false)
+REDUCE_CASE(max_transposed_input, MT_SPEC(-2, 2, 2, 3, 4), R_MAX, 1, DIMS(0), false, 0, true)
+REDUCE_CASE(min_first_dim, MT_SPEC(-2, 2, 2, 3, 4), R_MIN, 1, DIMS(0), false, 0, false)
+REDUCE_CASE(min_size1_dim_keepdim, MT_SPEC(-2, 2, 3, 1, 5), R_MIN, 1, DIMS(1), true, 0, false)
+REDUCE_CASE(min_1d, MT_SPEC(-2, 2, 7), R_MIN, 1, DIMS(-1), false, 0, false)
+REDUCE_CASE(logsumexp_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_LOGSUMEXP, 1, DIMS(1), false, 0, false)
+REDUCE_CASE(logsumexp_last_keepdim, MT_SPEC(-3, 3, 3, 1, 5), R_LOGSUMEXP, 1, DIMS(-1), true, 0, false)
+REDUCE_CASE(logsumexp_1d, MT_SPEC(-2, 2, 7), R_LOGSUMEXP, 1, DIMS(0), false, 0, false)
+
+/* argmax, argmin: compared as indices, no gradient */
+REDUCE_CASE(argmax_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_ARGMAX, 1, DIMS(1), false, 0, false)
+REDUCE_CASE(argmax_last_dim_keepdim, MT_SPEC(-2, 2, 3, 1, 5), R_ARGMAX, 1, DIMS(-1), true, 0, false)
+REDUCE_CASE(argmax_1d, MT_SPEC(-2, 2, 7), R_ARGMAX, 1, DIMS(0), false, 0, false)
+REDUCE_CASE(argmax_transposed_input, MT_SPEC(-2, 2, 2, 3, 4), R_ARGMAX, 1, DIMS(0), false, 0, true)
+REDUCE_CASE(argmin_first_dim, MT_SPEC(-2, 2, 2, 3, 4), R_ARGMIN, 1, DIMS(0), false, 0, false)
+REDUCE_CASE(argmin_negative_dim_keepdim, MT_SPEC(-2, 2, 2, 3, 4), R_ARGMIN, 1, DIMS(-2), true, 0, false)
+REDUCE_CASE(argmin_1d, MT_SPEC(-2, 2, 7), R_ARGMIN, 1, DIMS(0), false, 0, false)
+
+/* ---------------------------------------------------------------- sum_to */
+typedef struct sum_to_params { int ndim; int64_t shape[MT_MAX_DIMS]; } sum_to_params;
+
+static void ref_sum_to(const mt_op_case *c, const ref_tensor *in, ref_tensor *out)
+{
+    const sum_to_params *p = c->params;
+    ref_alloc(out, p->ndim, p->shape);
+    int64_t idx[MT_MAX_DIMS] = { 0 }, k = 0;
+    do {
+        out->data[ref_broadcast_offset(out, in[0].ndim, idx)] += in[0].data[k++];
+    } while (ref_next_index(in[0].ndim, in[0].shape, idx));
+}
+
+static mt_tensor *run_sum_to(const mt_op_case *c, mt_tensor *const *in)
+{
+    const sum_to_params *p = c->params;
+    return mt_sum_to(in[0], p->ndim, p->shape);
+}
+
+#define SUM_TO_CASE(NAME, SPEC, NDIM, ...)                                                 \
+    Test(ops_reduce, NAME, .init = mt_test_setup, .fini = mt_test_teardown) {             \
+        static const sum_to_params p = { NDIM, { __VA_ARGS__ } };                          \
+        mt_op_case c = { .name = #NAME, .n_inputs = 1, .inputs = { SPEC },                 \
+                         .run = run_sum_to, .reference = ref_sum_to, .params = &p };        \
+        mt_check_op(&c);                                                                   \
+    }
+
+SUM_TO_CASE(sum_to_leading_and_inner, MT_SPEC(-2, 2, 2, 3, 4), 2, 3, 1)
+SUM_TO_CASE(sum_to_last_dim, MT_SPEC(-2, 2, 2, 3, 4), 1, 4)
+SUM_TO_CASE(sum_to_middle_one, MT_SPEC(-2, 2, 2, 3, 4), 3, 2, 1, 4)
+SUM_TO_CASE(sum_to_size1_source, MT_SPEC(-2, 2, 3, 1, 5), 2, 1, 5)
+SUM_TO_CASE(sum_to_same_shape, MT_SPEC(-2, 2, 3, 5), 2, 3, 5)
+SUM_TO_CASE(sum_to_scalar, MT_SPEC(-2, 2, 2, 3), 0, 0)
+
+/* ---------------------------------------------------------------- plain checks */
+Test(ops_reduce, argmax_returns_i64_and_first_of_ties, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *x = mt_from_data(MT_F32, MT_SHAPE(2, 4), (float[]){ 1, 5, 5, 0, -1, -3, -3, 2 });
+    mt_tensor *amax = mt_argmax(x, 1, false), *amin = mt_argmin(x, -1, true);
+    cr_assert(amax && amin, "%s", mt_last_error());
+    cr_assert_eq(amax->dtype, MT_I64);
+    cr_assert_eq(amin->ndim, 2);
+    cr_assert_eq(mt_get(amax, (int64_t[]){ 0 }), 1);
+    cr_assert_eq(mt_get(amax, (int64_t[]){ 1 }), 3);
+    cr_assert_eq(mt_get(amin, (int64_t[]){ 0, 0 }), 3);
+    cr_assert_eq(mt_get(amin, (int64_t[]){ 1, 0 }), 1);
+}
+
+Test(ops_reduce, max_gradient_splits_ties, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *x = mt_requires_grad(mt_from_data(MT_F64, MT_SHAPE(4), (double[]){ 1, 3, 3, 2 }), true);
+    mt_tensor *m = mt_max(x, 0, false);
+    cr_assert_eq(mt_backward(m), MT_OK, "%s", mt_last_error());
+    double expect[4] = { 0, 0.5, 0.5, 0 };
+    for (int64_t i = 0; i < 4; i++) cr_assert_float_eq(mt_get(mt_grad(x), &i), expect[i], 1e-12);
+}
+
+Test(ops_reduce, integer_sum_counts_in_i64, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *flags = mt_from_data(MT_BOOL, MT_SHAPE(5), (uint8_t[]){ 1, 0, 1, 1, 0 });
+    mt_tensor *s = mt_sum_all(flags);
+    cr_assert(s != NULL, "%s", mt_last_error());
+    cr_assert_eq(s->dtype, MT_I64);
+    cr_assert_eq(mt_item(s), 3);
+}
+
+Test(ops_reduce, bad_arguments, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *x = mt_zeros(MT_F32, MT_SHAPE(2, 3));
+    cr_assert_null(mt_sum(x, 1, (int[]){ 2 }, false));
+    cr_assert(strstr(mt_last_error(), "sum") && strstr(mt_last_error(), "out of range"), "%s", mt_last_error());
+    cr_assert_null(mt_mean(x, 2, (int[]){ 1, -1 }, false));
+    cr_assert(strstr(mt_last_error(), "twice"), "%s", mt_last_error());
+    cr_assert_null(mt_var(x, 1, (int[]){ 0 }, -1, false));
+    cr_assert_null(mt_sum_to(x, 2, (int64_t[]){ 2, 2 }));
+    cr_assert(strstr(mt_last_error(), "sum_to"), "%s", mt_last_error());
+    cr_assert_null(mt_mean(mt_zeros(MT_I64, MT_SHAPE(3)), 0, NULL, false));
+    cr_assert_eq(mt_last_status(), MT_ERR_DTYPE);
+    cr_assert_null(mt_max(mt_zeros(MT_F32, MT_SHAPE(0, 3)), 0, false));
+    cr_assert(strstr(mt_last_error(), "empty"), "%s", mt_last_error());
+}
