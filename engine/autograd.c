@@ -320,11 +320,21 @@ mt_status mt_backward_ex(mt_tensor *output, mt_backward_opts opts)
         int64_t n = 0;
         mt_node **order = topological_order(output->grad_fn, &n);
         if (!order) st = mt_set_error(MT_ERR_MEMORY, "backward: out of memory ordering the graph");
-        for (int64_t i = 0; i < n && st == MT_OK; i++)
+        for (int64_t i = 0; i < n && st == MT_OK; i++) {
             if (order[i]->released)
                 st = mt_set_error(MT_ERR_STATE, "backward: trying to backward through the graph a second time "
                                                 "(node %s was already released); pass retain_graph = true to the first backward",
                                   order[i]->op->name);
+            /* A kept tensor whose scope ended lost its graph: reaching it means the
+               caller forgot to detach it (the classic RNN hidden-state mistake). */
+            for (int k = 0; k < order[i]->n_inputs && st == MT_OK; k++) {
+                mt_tensor *in = order[i]->inputs[k];
+                if (in && in->graph_freed && in->requires_grad)
+                    st = mt_set_error(MT_ERR_STATE, "backward: input %d of %s was computed in a step scope that has ended, "
+                                                    "so its graph was freed; mt_detach it before using it in a new graph",
+                                      k, order[i]->op->name);
+            }
+        }
         if (st == MT_OK) output->grad_fn->grad_accum = mt_alias_owned(seed);
         if (st == MT_OK) mt_adopt(output->grad_fn->grad_accum);
         if (st == MT_OK && output->retains_grad) st = accumulate_into(output, seed);

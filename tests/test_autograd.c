@@ -90,6 +90,27 @@ Test(autograd, backward_after_scope_end_fails, .init = mt_test_setup, .fini = mt
     mt_free(loss);
 }
 
+/* A tensor kept across steps without detaching (an RNN hidden state, say)
+   must not silently become a leaf of the next step's graph. */
+Test(autograd, using_a_kept_tensor_without_detach_fails, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *w = mt_requires_grad(mt_ones(MT_F64, MT_SHAPE(3)), true);
+    mt_scope step1 = mt_scope_begin();
+    mt_tensor *h = mt_keep(mt_mul(w, w));
+    mt_scope_end(step1);
+
+    mt_scope step2 = mt_scope_begin();
+    mt_tensor *loss = mt_sum_all(mt_mul(h, w));
+    cr_assert_neq(mt_backward(loss), MT_OK);
+    cr_assert(strstr(mt_last_error(), "detach"), "%s", mt_last_error());
+    /* detached, it is a constant of the new graph */
+    loss = mt_sum_all(mt_mul(mt_detach(h), w));
+    cr_assert_eq(mt_backward(loss), MT_OK, "%s", mt_last_error());
+    mt_scope_end(step2);
+    mt_free(h);
+    mt_free(w);
+}
+
 Test(autograd, no_grad_records_nothing, .init = mt_test_setup, .fini = mt_test_teardown)
 {
     mt_tensor *x = leaf(2, (double[]){ 1, 2 });
