@@ -10,32 +10,7 @@
 #include <string.h>
 #include <tgmath.h>
 
-/* glibc's libmvec carries SIMD versions of these functions; declaring them
-   "simd" lets the compiler call the vector variants from the `omp simd`
-   loops below (4 floats per call with SSE, instead of one). */
-#if defined(__GLIBC__) && defined(__x86_64__) && !defined(__clang__)
-#define MT_HAVE_LIBMVEC 1
-#pragma omp declare simd notinbranch
-float expf(float);
-#pragma omp declare simd notinbranch
-float logf(float);
-#pragma omp declare simd notinbranch
-float erff(float);
-#pragma omp declare simd notinbranch
-float tanhf(float);
-#pragma omp declare simd notinbranch
-float log1pf(float);
-#pragma omp declare simd notinbranch
-double (exp)(double);
-#pragma omp declare simd notinbranch
-double (log)(double);
-#pragma omp declare simd notinbranch
-double (erf)(double);
-#pragma omp declare simd notinbranch
-double (tanh)(double);
-#pragma omp declare simd notinbranch
-double (log1p)(double);
-#endif
+#include "kernels/cpu/simd_math.h"
 
 /* ---------------------------------------------------------------- strided walks */
 /* A loop is walked row by row: a row is the innermost dim, the rows are the

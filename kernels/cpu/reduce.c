@@ -9,6 +9,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "kernels/cpu/simd_math.h"
+
 /* One output element: the reduction of x[o, :, i]. */
 #define DEFINE_REDUCE(T, SUFFIX)                                                          \
 static void reduce_##SUFFIX(mt_reduce_kind kind, int64_t outer, int64_t n, int64_t inner, \
@@ -178,8 +180,70 @@ DEFINE_SOFTMAX(double, f64)
 DEFINE_SOFTMAX_BACKWARD(float, f32)
 DEFINE_SOFTMAX_BACKWARD(double, f64)
 
+/* The common case, softmax over contiguous rows (inner == 1), as SIMD loops:
+   exp runs in the element type through libmvec, sums accumulate in double. */
+#define DEFINE_SOFTMAX_ROWS(T, SUFFIX, EXP)                                               \
+static void softmax_rows_##SUFFIX(bool log_, int64_t rows, int64_t n, const T *x, T *y)   \
+{                                                                                         \
+    _Pragma("omp parallel for if (rows * n > MT_CPU_PARALLEL_GRAIN)")                     \
+    for (int64_t r = 0; r < rows; r++) {                                                  \
+        const T *p = x + r * n;                                                           \
+        T *q = y + r * n;                                                                 \
+        T m = -INFINITY;                                                                  \
+        _Pragma("omp simd reduction(max:m)")                                              \
+        for (int64_t j = 0; j < n; j++) m = p[j] > m ? p[j] : m;                          \
+        if (m == -INFINITY) m = 0;   /* an all -inf row: keep the NaNs of exp(-inf - -inf) out */ \
+        double s = 0;                                                                     \
+        if (log_) {                                                                       \
+            _Pragma("omp simd reduction(+:s)")                                            \
+            for (int64_t j = 0; j < n; j++) s += (double)EXP(p[j] - m);                   \
+            /* (x - m) - log s, not x - (m + log s): see softmax_##SUFFIX */              \
+            T log_s = (T)log(s);                                                          \
+            _Pragma("omp simd")                                                           \
+            for (int64_t j = 0; j < n; j++) q[j] = (p[j] - m) - log_s;                    \
+        } else {                                                                          \
+            _Pragma("omp simd reduction(+:s)")                                            \
+            for (int64_t j = 0; j < n; j++) { T e = EXP(p[j] - m); q[j] = e; s += (double)e; } \
+            T inv = (T)(1.0 / s);                                                         \
+            _Pragma("omp simd")                                                           \
+            for (int64_t j = 0; j < n; j++) q[j] *= inv;                                  \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+static void softmax_backward_rows_##SUFFIX(bool log_, int64_t rows, int64_t n, const T *y, \
+                                           const T *dy, T *dx)                            \
+{                                                                                         \
+    _Pragma("omp parallel for if (rows * n > MT_CPU_PARALLEL_GRAIN)")                     \
+    for (int64_t r = 0; r < rows; r++) {                                                  \
+        const T *py = y + r * n, *pg = dy + r * n;                                        \
+        T *q = dx + r * n;                                                                \
+        double s = 0;                                                                     \
+        if (log_) {                                                                       \
+            _Pragma("omp simd reduction(+:s)")                                            \
+            for (int64_t j = 0; j < n; j++) s += (double)pg[j];                           \
+            T st = (T)s;                                                                  \
+            _Pragma("omp simd")                                                           \
+            for (int64_t j = 0; j < n; j++) q[j] = pg[j] - EXP(py[j]) * st;               \
+        } else {                                                                          \
+            _Pragma("omp simd reduction(+:s)")                                            \
+            for (int64_t j = 0; j < n; j++) s += (double)pg[j] * (double)py[j];           \
+            T st = (T)s;                                                                  \
+            _Pragma("omp simd")                                                           \
+            for (int64_t j = 0; j < n; j++) q[j] = py[j] * (pg[j] - st);                  \
+        }                                                                                 \
+    }                                                                                     \
+}
+
+DEFINE_SOFTMAX_ROWS(float, f32, expf)
+DEFINE_SOFTMAX_ROWS(double, f64, exp)
+
 void mt_cpu_softmax(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, const void *x, void *y)
 {
+    if (inner == 1) {
+        if (dtype == MT_F32) softmax_rows_f32(log, outer, n, x, y);
+        else if (dtype == MT_F64) softmax_rows_f64(log, outer, n, x, y);
+        return;
+    }
     if (dtype == MT_F32) softmax_f32(log, outer, n, inner, x, y);
     else if (dtype == MT_F64) softmax_f64(log, outer, n, inner, x, y);
 }
@@ -187,6 +251,11 @@ void mt_cpu_softmax(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t 
 void mt_cpu_softmax_backward(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
                              const void *y, const void *dy, void *dx)
 {
+    if (inner == 1) {
+        if (dtype == MT_F32) softmax_backward_rows_f32(log, outer, n, y, dy, dx);
+        else if (dtype == MT_F64) softmax_backward_rows_f64(log, outer, n, y, dy, dx);
+        return;
+    }
     if (dtype == MT_F32) softmax_backward_f32(log, outer, n, inner, y, dy, dx);
     else if (dtype == MT_F64) softmax_backward_f64(log, outer, n, inner, y, dy, dx);
 }
