@@ -18,6 +18,20 @@ mt_status mt_safetensors_save(const char *path, mt_tensor_list tensors,
    frees each tensor and the list. On error nothing is allocated. */
 mt_status mt_safetensors_load(const char *path, mt_tensor_list *out);
 
+/* The "__metadata__" of a file: n key/value pairs in file order. */
+typedef struct mt_safetensors_metadata {
+    int n;
+    char **keys;
+    char **values;
+} mt_safetensors_metadata;
+/* Reads and checks path's header (not the tensor bytes) and returns its
+   metadata (n = 0 when there is none); free it with mt_safetensors_metadata_free.
+   On error nothing is allocated. */
+mt_status mt_safetensors_read_metadata(const char *path, mt_safetensors_metadata *meta);
+/* mt_safetensors_load that also returns the metadata (meta may be NULL). */
+mt_status mt_safetensors_load_with_metadata(const char *path, mt_tensor_list *out, mt_safetensors_metadata *meta);
+void mt_safetensors_metadata_free(mt_safetensors_metadata *meta);
+
 /* A module's state dict. Loading is strict: every name, dtype and shape must
    match; on any error the module is left exactly as it was. */
 mt_status mt_module_save(const mt_module *m, const char *path);
