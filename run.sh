@@ -102,6 +102,17 @@ cmd_test() {
         "$ex" >/dev/null
     done
     echo "examples (sanitized): all ran"
+    echo "--- mytorch command line (sanitized)"
+    "./$ASAN_BUILD_DIR/mytorch" train spirals --epochs 3 --quiet
+    "./$ASAN_BUILD_DIR/mytorch" --help >/dev/null
+    "./$ASAN_BUILD_DIR/mytorch" train --help >/dev/null
+    "./$ASAN_BUILD_DIR/mytorch" bench --help >/dev/null
+    local rc
+    for bad in "frobnicate" "train moons" "train spirals --epochs x" "train spirals --nope" "bench nope"; do
+        rc=0; "./$ASAN_BUILD_DIR/mytorch" $bad >/dev/null 2>&1 || rc=$?
+        if [ "$rc" -ne 2 ]; then echo "mytorch $bad: exit status $rc, expected 2" >&2; return 1; fi
+    done
+    echo "command line: usage errors exit with status 2"
     unset ASAN_OPTIONS UBSAN_OPTIONS
 
     say "install check (find_package and pkg-config consumers)"

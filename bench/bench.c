@@ -96,6 +96,8 @@ void mt_bench_write_json(FILE *f, const mt_bench_result *results, int n)
 const mt_bench_workload mt_bench_workloads[] = {
     { "gemm", "C = A.B, M=N=K=1024 and M=1024 K=495 N=1024; GFLOP/s, vs cblas_sgemm",
       20, 3, mt_bench_gemm },
+    { "mlp_speech", "one AdamW training step of the 495-1024-1024-512-43 MLP, batch 1024; samples/s",
+      10, 2, mt_bench_mlp_speech },
     { NULL, NULL, 0, 0, NULL },
 };
 

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         printf("mytorch %s\n", MYTORCH_VERSION_STRING);
         return MT_CLI_OK;
     }
-    /*TRAIN*/
+    if (strcmp(cmd, "train") == 0) return mt_cli_train(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return mt_cli_bench(argc - 2, argv + 2);
     if (cmd[0] == '-')
         fprintf(stderr, "mytorch: unknown option '%s'\n", cmd);
