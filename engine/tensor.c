@@ -447,6 +447,7 @@ int64_t mt_size(const mt_tensor *t, int dim)
 
 bool mt_is_contiguous(const mt_tensor *t)
 {
+    if (mt_numel(t) == 0) return true;   /* no element is out of place */
     int64_t expected = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
         if (t->shape[d] == 1) continue;
