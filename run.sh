@@ -54,7 +54,15 @@ configure_build() {   # dir, extra cmake args...
 
 run_suite() {         # dir
     # ctest -V shows Criterion's own report, including its "Synthesis:" line.
-    ctest --test-dir "$1" --output-on-failure -V
+    # Criterion counts a test that leaks as passed (LeakSanitizer reports after
+    # the test's verdict), so the sanitizers' reports are searched for too.
+    local log="$1/suite.log" rc=0
+    ctest --test-dir "$1" --output-on-failure -V 2>&1 | tee "$log" || rc=$?
+    if grep -qE 'ERROR: (Leak|Address)Sanitizer|runtime error:' "$log"; then
+        echo "run.sh: the sanitizers reported errors in $1 (see $log)" >&2
+        rc=1
+    fi
+    return "$rc"
 }
 
 cmd_build() {
