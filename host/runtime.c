@@ -101,9 +101,15 @@ int64_t mt_runtime_scope_pop(int mark, mt_release_fn release)
 }
 
 /* ---------------------------------------------------------------- threads */
+/* OpenBLAS's own setter: its OpenMP build reads the OpenMP count per call,
+   its pthreads build keeps a count of its own. */
+extern void openblas_set_num_threads(int num_threads);
+
 void mt_set_num_threads(int n)
 {
-    if (n > 0) omp_set_num_threads(n);
+    if (n <= 0) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
 }
 int mt_get_num_threads(void) { return omp_get_max_threads(); }
 
