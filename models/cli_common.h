@@ -45,6 +45,8 @@ int mt_cli_usage_error(const mt_cli_command *cmd, const char *fmt, ...) __attrib
 
 /* Subcommands: argv[0] is the first word after the subcommand's name. */
 int mt_cli_train(int argc, char **argv);
+/* `mytorch bench`, implemented in bench/cli_bench.c: bench/ sits above models/,
+   and the program's entry point (models/main.c) is the one place joining them. */
 int mt_cli_bench(int argc, char **argv);
 
 #endif
