@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- binary */
 typedef double (*binary_fn)(double, double);
@@ -155,3 +156,30 @@ UNARY_CASE(gelu_tanh, r_gelu_tanh, e_gelu_tanh, 0, 0, MT_SPEC(-3, 3, 2, 9))
 UNARY_CASE(silu, r_silu, e_silu, 0, 0, MT_SPEC(-4, 4, 11))
 UNARY_CASE(softplus, r_softplus, e_softplus, 1, 20, MT_SPEC(-3, 3, 3, 4))
 UNARY_CASE(softplus_beta_threshold, r_softplus, e_softplus, 2, 3, MT_SPEC(-1, 1, 3, 4))
+
+/* ---------------------------------------------------------------- swish with a learnable beta */
+/* x * sigmoid(beta x): both x and the scalar beta are differentiated. */
+static void ref_swish(const mt_op_case *c, const ref_tensor *in, ref_tensor *out)
+{
+    (void)c;
+    double beta = in[1].data[0];
+    ref_alloc(out, in[0].ndim, in[0].shape);
+    for (int64_t k = 0; k < ref_numel(out); k++) {
+        double x = in[0].data[k];
+        out->data[k] = x / (1 + exp(-beta * x));
+    }
+}
+static mt_tensor *run_swish(const mt_op_case *c, mt_tensor *const *in) { (void)c; return mt_swish(in[0], in[1]); }
+
+Test(ops_unary, swish_learnable_beta, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_op_case c = { .name = "swish", .n_inputs = 2, .inputs = { MT_SPEC(-3, 3, 3, 5), MT_SPEC(0.5, 2, 1) },
+                     .run = run_swish, .reference = ref_swish };
+    mt_check_op(&c);
+}
+
+Test(ops_unary, swish_beta_must_be_a_scalar, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    cr_assert_null(mt_swish(mt_zeros(MT_F32, MT_SHAPE(3)), mt_ones(MT_F32, MT_SHAPE(2))));
+    cr_assert(strstr(mt_last_error(), "swish") && strstr(mt_last_error(), "[2]"), "%s", mt_last_error());
+}
