@@ -102,6 +102,7 @@ mt_module *mt_nn_sequential_array(int n, mt_module *const *modules);
 #define mt_nn_sequential(...) \
     mt_nn_sequential_array((int)(sizeof((mt_module *const[]){__VA_ARGS__}) / sizeof(mt_module *)), \
                            (mt_module *const[]){__VA_ARGS__})
+/* Appends m to seq and returns seq; on failure frees both and returns NULL. */
 mt_module *mt_nn_sequential_append(mt_module *seq, mt_module *m);
 
 /* ---------------------------------------------------------------- initialization (in place, no tape) */

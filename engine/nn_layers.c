@@ -231,11 +231,15 @@ static const mt_module_type sequential_type = { "Sequential", sequential_forward
 
 mt_module *mt_nn_sequential_append(mt_module *seq, mt_module *m)
 {
+    /* Takes both: on any failure both are freed, so a chain of appends is
+       checked once at the end without leaking the part already built. */
     if (!seq) { mt_module_free(m); return NULL; }
-    if (!m) return NULL;
+    if (!m) { mt_module_free(seq); return NULL; }
+    if (m == seq) { mt_module_free(seq); return (mt_set_error(MT_ERR_ARGUMENT, "sequential_append: a module cannot contain itself"), (mt_module *)NULL); }
     char name[24];
     snprintf(name, sizeof name, "%d", seq->n_children);
-    return mt_module_add_child(seq, name, m) ? seq : NULL;
+    if (!mt_module_add_child(seq, name, m)) { mt_module_free(seq); return NULL; }   /* add_child freed m */
+    return seq;
 }
 
 mt_module *mt_nn_sequential_array(int n, mt_module *const *modules)
@@ -249,9 +253,8 @@ mt_module *mt_nn_sequential_array(int n, mt_module *const *modules)
         return NULL;
     }
     for (int i = 0; i < n; i++) {
-        if (!mt_nn_sequential_append(seq, modules[i])) {
+        if (!(seq = mt_nn_sequential_append(seq, modules[i]))) {   /* freed seq and modules[i] */
             for (int j = i + 1; j < n; j++) mt_module_free(modules[j]);
-            mt_module_free(seq);
             return NULL;
         }
     }

@@ -463,3 +463,14 @@ NN_TEST(sequential_append_and_empty)
     cr_expect_geq(mt_item(mt_min(mt_reshape(y, 1, (int64_t[]){ -1 }), 0, false)), 0);
     mt_module_free(seq);
 }
+
+/* A failed append frees what was built: a chain of appends is checked once
+   (ASan's leak check in CI sees anything left behind). */
+NN_TEST(sequential_append_failure_frees_both)
+{
+    mt_module *seq = mt_nn_sequential_append(mt_nn_sequential(mt_nn_relu()), mt_nn_linear(2, 3, true));
+    cr_assert_not_null(seq, "%s", mt_last_error());
+    cr_assert_eq(seq->n_children, 2);
+    cr_assert_null(mt_nn_sequential_append(seq, NULL));          /* frees seq */
+    cr_assert_null(mt_nn_sequential_append(NULL, mt_nn_tanh()));  /* frees the tanh */
+}
