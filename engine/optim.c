@@ -402,8 +402,11 @@ mt_status mt_optimizer_load_state(mt_optimizer *opt, mt_tensor_list state)
             if (!*slot) st = mt_last_status();
             continue;
         }
-        *slot = owned(mt_empty_like(opt->params[i].param));
-        st = *slot ? mt_copy_(*slot, state.items[j].tensor) : mt_last_status();
+        /* like PyTorch, state follows its parameter's device and dtype */
+        mt_tensor *src = mt_to_device(state.items[j].tensor, mt_device_of(opt->params[i].param));
+        *slot = src ? owned(mt_empty_like(opt->params[i].param)) : NULL;
+        st = *slot ? mt_copy_(*slot, src) : mt_last_status();
+        mt_free_temp(src, state.items[j].tensor);
     }
     if (st != MT_OK) for (int i = 0; i < opt->n; i++) free_state(&opt->params[i]);
     return st;
