@@ -83,6 +83,9 @@ int mt_wrap_dim(const char *op, int dim, int ndim);
 const mt_backend *mt_backend_of(const mt_tensor *t);
 /* A contiguous tensor on device (in the current scope, or owned when none is open). */
 mt_tensor *mt_new_tensor(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape);
+/* A 0-d tensor holding value, with like's dtype and device (for constants in
+   vjp/jvp code, which must live where the op's tensors live). */
+mt_tensor *mt_scalar_like(const mt_tensor *like, double value);
 /* A view of base's storage with the given geometry (shares storage). */
 mt_tensor *mt_new_view(const mt_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset);
 /* Pointer to element 0 of t on its device. */

@@ -260,7 +260,7 @@ mt_tensor *mt_swish(mt_tensor *x, mt_tensor *beta)
 static mt_status where_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
 {
     mt_tensor *cond = node->inputs[0], *a = node->inputs[1], *b = node->inputs[2];
-    mt_tensor *zero = mt_zeros(g->dtype, 0, NULL);
+    mt_tensor *zero = mt_scalar_like(g, 0);
     if (mt_node_needs_grad(node, 1)) {
         grads[1] = mt_sum_to(mt_where(cond, g, zero), a->ndim, a->shape);
         if (!grads[1]) return mt_last_status();
@@ -274,7 +274,7 @@ static mt_status where_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
 static mt_tensor *where_jvp(mt_node *node, mt_tensor *const *t)
 {
     mt_tensor *ref = t[1] ? t[1] : t[2];
-    mt_tensor *zero = mt_zeros(ref->dtype, 0, NULL);
+    mt_tensor *zero = mt_scalar_like(ref, 0);
     return expand_as(mt_where(node->inputs[0], t[1] ? t[1] : zero, t[2] ? t[2] : zero), node->output);
 }
 static const mt_op_def where_op = { "where", where_vjp, where_jvp };

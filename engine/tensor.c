@@ -134,6 +134,7 @@ static mt_tensor *tensor_struct(mt_dtype dtype, int ndim, const int64_t *shape)
 
 mt_tensor *mt_new_tensor(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape)
 {
+    if (mt_device_error_check() != MT_OK) return NULL;   /* an earlier kernel failed */
     if ((unsigned)dtype >= MT_DTYPE_COUNT) {
         mt_set_error(MT_ERR_DTYPE, "empty: unknown dtype %d", (int)dtype);
         return NULL;
@@ -183,7 +184,22 @@ const mt_backend *mt_backend_of(const mt_tensor *t) { return mt_backend_for(t->s
 /* ---------------------------------------------------------------- devices */
 mt_device mt_cpu(void) { return (mt_device){ MT_DEVICE_CPU, 0 }; }
 
-mt_device mt_default_device(void) { return mt_cpu(); }
+mt_device mt_default_device(void) { return mt_runtime_default_device(); }
+
+mt_status mt_set_default_device(mt_device device)
+{
+    const char *why = NULL;
+    if (!mt_device_available(device, &why))
+        return mt_set_error(MT_ERR_DEVICE, "set_default_device: %s:%d is not available: %s", mt_device_name(device), device.index, why);
+    mt_runtime_set_default_device(device);
+    return MT_OK;
+}
+
+mt_status mt_device_from_string(const char *text, mt_device *out)
+{
+    if (mt_device_parse(text, out)) return MT_OK;
+    return mt_set_error(MT_ERR_ARGUMENT, "device: '%s' is not a device (cpu, cuda, cuda:N, cuda-emu)", text ? text : "(null)");
+}
 
 const char *mt_device_name(mt_device device)
 {
@@ -227,6 +243,14 @@ static mt_tensor *like(const mt_tensor *t, bool fill, double value)
     return r;
 }
 mt_tensor *mt_zeros_like(const mt_tensor *t) { return like(t, true, 0); }
+
+mt_tensor *mt_scalar_like(const mt_tensor *t, double value)
+{
+    if (!t) return NULL;
+    mt_tensor *r = mt_new_tensor(mt_device_of(t), t->dtype, 0, NULL);
+    if (r) mt_backend_of(r)->fill(r->dtype, 1, mt_ptr(r), value);
+    return r;
+}
 mt_tensor *mt_ones_like(const mt_tensor *t) { return like(t, true, 1); }
 mt_tensor *mt_empty_like(const mt_tensor *t) { return like(t, false, 0); }
 
@@ -288,6 +312,7 @@ mt_status mt_to_data(const mt_tensor *t, mt_dtype dtype, void *dst)
     if (!t || !dst) return mt_set_error(MT_ERR_ARGUMENT, "to_data: %s is NULL", t ? "destination" : "tensor");
     if ((unsigned)dtype >= MT_DTYPE_COUNT) return mt_set_error(MT_ERR_DTYPE, "to_data: unknown dtype %d", (int)dtype);
     int64_t n = mt_numel(t);
+    if (mt_device_error_check() != MT_OK) return mt_last_status();
     if (n == 0) return MT_OK;
     const mt_backend *be = mt_backend_of(t);
     if (mt_device_of(t).type == MT_DEVICE_CPU) {

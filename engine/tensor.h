@@ -69,8 +69,14 @@ void mt_free(mt_tensor *t);
 
 /* ---------------------------------------------------------------- devices */
 mt_device mt_cpu(void);
-/* The default device for new tensors (MYTORCH_DEVICE, else cpu). */
+/* The default device for new tensors: MYTORCH_DEVICE (cpu, cuda, cuda:N,
+   cuda-emu) when set, else cuda where a GPU is usable, else cpu. */
 mt_device mt_default_device(void);
+/* Makes device the default; a device that is not available here is an
+   error (MT_ERR_DEVICE, saying why) and changes nothing. */
+mt_status mt_set_default_device(mt_device device);
+/* "cpu", "cuda:0", ... into *out; MT_ERR_ARGUMENT for anything else. */
+mt_status mt_device_from_string(const char *text, mt_device *out);
 const char *mt_device_name(mt_device device);
 mt_tensor *mt_to_device(mt_tensor *t, mt_device device);
 

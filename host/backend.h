@@ -102,5 +102,10 @@ const mt_backend *mt_backend_for(mt_device_type type);
 
 /* The CPU backend (kernels/cpu behind host/cpu_backend.c). */
 extern const mt_backend mt_cpu_backend;
+/* The CUDA kernels run by the SIMT emulator on the CPU (host/cuda_emu_backend.c):
+   device memory is host memory, GEMM goes to the CPU BLAS. */
+extern const mt_backend mt_cuda_emu_backend;
+/* Whether the emulated CUDA backend is built in (it needs a C++ compiler). */
+bool mt_cuda_emu_built(void);
 
 #endif

@@ -44,11 +44,3 @@ const mt_backend mt_cpu_backend = {
     .sgd_step = mt_cpu_sgd_step,
     .adam_step = mt_cpu_adam_step,
 };
-
-const mt_backend *mt_backend_for(mt_device_type type)
-{
-    switch (type) {
-    case MT_DEVICE_CPU: return &mt_cpu_backend;
-    default: return NULL;   /* the CUDA backends arrive with the CUDA issue */
-    }
-}

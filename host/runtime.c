@@ -28,6 +28,36 @@ const char *mt_last_error(void) { return last_error; }
 mt_status mt_last_status(void) { return last_status; }
 void mt_clear_error(void) { last_error[0] = '\0'; last_status = MT_OK; }
 
+/* ---------------------------------------------------------------- device errors */
+/* Process-wide: a kernel may fail on a worker thread; the next engine call on
+   any thread reports it. */
+static pthread_mutex_t device_error_lock = PTHREAD_MUTEX_INITIALIZER;
+static char device_error[512];
+static bool device_error_pending;
+
+void mt_device_record_error(const char *what, int code, const char *code_name)
+{
+    pthread_mutex_lock(&device_error_lock);
+    if (!device_error_pending) {   /* keep the first: later ones are usually its consequences */
+        snprintf(device_error, sizeof device_error, "%s: %s (CUDA error %d)", what, code_name ? code_name : "?", code);
+        device_error_pending = true;
+    }
+    pthread_mutex_unlock(&device_error_lock);
+}
+
+mt_status mt_device_error_check(void)
+{
+    if (!__atomic_load_n(&device_error_pending, __ATOMIC_ACQUIRE)) return MT_OK;
+    pthread_mutex_lock(&device_error_lock);
+    mt_status st = MT_OK;
+    if (device_error_pending) {
+        st = mt_set_error(MT_ERR_DEVICE, "device error: %s", device_error);
+        device_error_pending = false;
+    }
+    pthread_mutex_unlock(&device_error_lock);
+    return st;
+}
+
 /* ---------------------------------------------------------------- grad modes */
 static _Thread_local bool grad_disabled;       /* zero-initialised: grad mode on */
 static _Thread_local bool forward_ad_disabled;
@@ -98,6 +128,80 @@ int64_t mt_runtime_scope_pop(int mark, mt_release_fn release)
         scope_cap = 0;
     }
     return released;
+}
+
+/* ---------------------------------------------------------------- default device */
+static pthread_once_t default_device_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t default_device_lock = PTHREAD_MUTEX_INITIALIZER;
+static mt_device default_device;   /* zero: cpu */
+
+bool mt_device_parse(const char *text, mt_device *out)
+{
+    if (!text || !out) return false;
+    if (strcmp(text, "cpu") == 0) { *out = (mt_device){ MT_DEVICE_CPU, 0 }; return true; }
+    if (strcmp(text, "cuda-emu") == 0) { *out = (mt_device){ MT_DEVICE_CUDA_EMU, 0 }; return true; }
+    if (strcmp(text, "cuda") == 0) { *out = (mt_device){ MT_DEVICE_CUDA, 0 }; return true; }
+    if (strncmp(text, "cuda:", 5) == 0) {
+        char *end = NULL;
+        long index = strtol(text + 5, &end, 10);
+        if (end == text + 5 || *end != '\0' || index < 0 || index > 1023) return false;
+        *out = (mt_device){ MT_DEVICE_CUDA, (int)index };
+        return true;
+    }
+    return false;
+}
+
+bool mt_device_available(mt_device device, const char **why)
+{
+    const char *reason = NULL;
+    switch (device.type) {
+    case MT_DEVICE_CPU: break;
+    case MT_DEVICE_CUDA_EMU:
+        if (!mt_cuda_emu_built()) reason = "the emulated CUDA backend was not built (no C++ compiler at build time)";
+        break;
+    case MT_DEVICE_CUDA:
+        if (!mt_backend_for(MT_DEVICE_CUDA)) reason = "this build has no CUDA backend (built without a CUDA toolkit, or no GPU driver)";
+        break;
+    default: reason = "unknown device type";
+    }
+    if (why) *why = reason;
+    return reason == NULL;
+}
+
+static void choose_default_device(void)
+{
+    const char *env = getenv("MYTORCH_DEVICE");
+    mt_device d = { MT_DEVICE_CPU, 0 };
+    const char *why = NULL;
+    if (env && *env) {
+        if (!mt_device_parse(env, &d))
+            fprintf(stderr, "mytorch: MYTORCH_DEVICE=%s is not a device (cpu, cuda, cuda:N, cuda-emu); using cpu\n", env);
+        else if (!mt_device_available(d, &why)) {
+            fprintf(stderr, "mytorch: MYTORCH_DEVICE=%s is not available: %s; using cpu\n", env, why);
+            d = (mt_device){ MT_DEVICE_CPU, 0 };
+        }
+    } else {
+        mt_device gpu = { MT_DEVICE_CUDA, 0 };
+        if (mt_device_available(gpu, NULL)) d = gpu;
+    }
+    default_device = d;
+}
+
+mt_device mt_runtime_default_device(void)
+{
+    pthread_once(&default_device_once, choose_default_device);
+    pthread_mutex_lock(&default_device_lock);
+    mt_device d = default_device;
+    pthread_mutex_unlock(&default_device_lock);
+    return d;
+}
+
+void mt_runtime_set_default_device(mt_device device)
+{
+    pthread_once(&default_device_once, choose_default_device);
+    pthread_mutex_lock(&default_device_lock);
+    default_device = device;
+    pthread_mutex_unlock(&default_device_lock);
 }
 
 /* ---------------------------------------------------------------- threads */

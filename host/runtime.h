@@ -29,6 +29,14 @@ const char *mt_last_error(void);
 mt_status mt_last_status(void);
 void mt_clear_error(void);
 
+/* A device error recorded by a kernel wrapper (see kernels/cuda/cuda_kernels.h):
+   returns its status and moves its message into the thread's last error, or
+   MT_OK when none is pending. The engine checks at every allocation and at
+   every copy to the host. */
+mt_status mt_device_error_check(void);
+/* Records a device error (called by the CUDA kernel wrappers). */
+void mt_device_record_error(const char *what, int code, const char *code_name);
+
 /* ---------------------------------------------------------------- grad mode */
 /* Whether ops record onto the tape. Returns the previous mode so that
    scopes nest:  bool prev = mt_set_grad_enabled(false); ... mt_set_grad_enabled(prev); */
@@ -68,6 +76,18 @@ typedef struct mt_memory_stats {
     uint64_t cache_hits;
 } mt_memory_stats;
 mt_memory_stats mt_device_memory_stats(mt_device device);
+
+/* ---------------------------------------------------------------- default device */
+/* The device new tensors go to. On first use it is chosen once: the
+   MYTORCH_DEVICE environment variable (cpu, cuda, cuda:N, cuda-emu) if set,
+   else cuda when a GPU is usable, else cpu. */
+mt_device mt_runtime_default_device(void);
+void mt_runtime_set_default_device(mt_device device);
+/* Parses "cpu", "cuda", "cuda:N", "cuda-emu"; false on anything else. */
+bool mt_device_parse(const char *text, mt_device *out);
+/* Whether a device of this kind can be used here (built in, and for cuda a
+   GPU with a working driver); when not, why (for messages). */
+bool mt_device_available(mt_device device, const char **why);
 
 /* ---------------------------------------------------------------- threads and seed */
 /* Threads used by CPU kernels and the BLAS (0 = leave as configured). */

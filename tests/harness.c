@@ -221,6 +221,95 @@ static void check_gradients(const mt_op_case *c, case_inputs *vals, uint64_t see
     mt_scope_end(scope);
 }
 
+/* ---------------------------------------------------------------- backends against the CPU */
+/* Everything one device computes for a case: the output, the vjp of a fixed
+   v and the jvp of fixed tangents, all copied to the host as double. */
+typedef struct device_results {
+    int64_t n_out;
+    double *out, *tangent;
+    double *grads[6];
+} device_results;
+
+static void run_on_device(const mt_op_case *c, const case_inputs *vals, mt_dtype dtype, mt_device device,
+                          device_results *r)
+{
+    mt_scope scope = mt_scope_begin();
+    memset(r, 0, sizeof *r);
+    mt_tensor *host_in[6], *in[6];
+    make_tensors(c, vals, dtype, host_in);
+    for (int i = 0; i < c->n_inputs; i++) {
+        in[i] = mt_to_device(host_in[i], device);
+        cr_assert(in[i] != NULL, "%s [%s]: moving input %d to %s failed: %s", c->name, mt_dtype_name(dtype), i,
+                  mt_device_name(device), mt_last_error());
+    }
+    mt_tensor *out = NULL;
+    MT_NO_GRAD { out = c->run(c, in); }
+    cr_assert(out != NULL, "%s [%s on %s]: forward failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device),
+              mt_last_error());
+    r->n_out = mt_numel(out);
+    r->out = to_f64(out);
+    if (!c->no_grad_check) {
+        mt_generator gen = mt_generator_new(5);
+        mt_tensor *v = mt_to_device(mt_uniform(&gen, dtype, out->ndim, out->shape, -1, 1), device);
+        mt_tensor *tangents[6] = { 0 }, *grads[6] = { 0 }, *y = NULL, *ty = NULL;
+        for (int i = 0; i < c->n_inputs; i++)
+            if (differentiable(c, i))
+                tangents[i] = mt_to_device(mt_uniform(&gen, dtype, in[i]->ndim, in[i]->shape, -1, 1), device);
+        cr_assert(mt_vjp(run_fn, (void *)c, c->n_inputs, in, v, &y, grads) == MT_OK, "%s [%s on %s]: vjp failed: %s",
+                  c->name, mt_dtype_name(dtype), mt_device_name(device), mt_last_error());
+        for (int i = 0; i < c->n_inputs; i++) if (grads[i] && differentiable(c, i)) r->grads[i] = to_f64(grads[i]);
+        cr_assert(mt_jvp(run_fn, (void *)c, c->n_inputs, in, tangents, &y, &ty) == MT_OK, "%s [%s on %s]: jvp failed: %s",
+                  c->name, mt_dtype_name(dtype), mt_device_name(device), mt_last_error());
+        r->tangent = to_f64(ty);
+    }
+    mt_scope_end(scope);
+}
+
+static void free_results(device_results *r)
+{
+    free(r->out);
+    free(r->tangent);
+    for (int i = 0; i < 6; i++) free(r->grads[i]);
+}
+
+static void compare_arrays(const mt_op_case *c, const char *what, mt_dtype dtype, const char *device,
+                           const double *expect, const double *got, int64_t n, double tol)
+{
+    for (int64_t k = 0; k < n; k++) {
+        double e = expect[k], g = got[k];
+        if ((isnan(e) && isnan(g)) || (isinf(e) && e == g)) continue;
+        cr_assert(fabs(g - e) <= tol * (1 + fabs(e)), "%s [%s]: %s element %lld on %s is %.10g, on cpu %.10g (tol %g)",
+                  c->name, mt_dtype_name(dtype), what, (long long)k, device, g, e, tol);
+    }
+}
+
+/* The op on every other built-in backend against the CPU, forward, vjp and jvp. */
+static void check_backends(const mt_op_case *c, const case_inputs *vals)
+{
+    mt_device others[] = { { MT_DEVICE_CUDA_EMU, 0 }, { MT_DEVICE_CUDA, 0 } };
+    for (size_t d = 0; d < sizeof others / sizeof others[0]; d++) {
+        if (!mt_device_available(others[d], NULL)) continue;
+        const char *name = mt_device_name(others[d]);
+        for (int pass = 0; pass < 2; pass++) {
+            mt_dtype dtype = pass ? MT_F64 : MT_F32;
+            double tol = dtype == MT_F32 ? 1e-5 : 1e-10;
+            device_results cpu, dev;
+            run_on_device(c, vals, dtype, mt_cpu(), &cpu);
+            run_on_device(c, vals, dtype, others[d], &dev);
+            cr_assert(cpu.n_out == dev.n_out, "%s: %lld outputs on %s, %lld on cpu", c->name, (long long)dev.n_out, name,
+                      (long long)cpu.n_out);
+            compare_arrays(c, "output", dtype, name, cpu.out, dev.out, cpu.n_out, tol);
+            if (!c->no_grad_check) {
+                compare_arrays(c, "jvp", dtype, name, cpu.tangent, dev.tangent, cpu.n_out, tol);
+                for (int i = 0; i < c->n_inputs; i++)
+                    if (cpu.grads[i]) compare_arrays(c, "vjp", dtype, name, cpu.grads[i], dev.grads[i], vals->numel[i], tol);
+            }
+            free_results(&cpu);
+            free_results(&dev);
+        }
+    }
+}
+
 void mt_check_op(const mt_op_case *c)
 {
     mt_clear_error();
@@ -236,6 +325,7 @@ void mt_check_op(const mt_op_case *c)
     check_forward(c, &vals, MT_F64, &expect);
     check_forward(c, &vals, MT_F32, &expect);
     if (!c->no_grad_check) check_gradients(c, &vals, 99);
+    check_backends(c, &vals);
     free(expect.data);
     free_values(c, &vals);
 }

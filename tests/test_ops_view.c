@@ -501,7 +501,7 @@ VIEW_CASE(ops_view, chunk_middle_piece, run_chunk, ref_chunk, MT_SPEC(-2, 2, 3, 
 static mt_tensor *run_where(const mt_op_case *c, mt_tensor *const *in)
 {
     (void)c;
-    mt_tensor *zero = mt_zeros(in[0]->dtype, 0, NULL);
+    mt_tensor *zero = mt_zeros_like(in[0]);   /* on in[0]'s device */
     return mt_where(mt_gt(in[0], zero), in[1], in[2]);
 }
 static void ref_where(const mt_op_case *c, const ref_tensor *in, ref_tensor *out)

@@ -41,6 +41,8 @@
 #include <stdint.h>
 
 #define MT_CUDA_EMULATED 0
+/* The host wrappers' names: mt_cuda_<name> for real GPUs (see cuda_kernels.h). */
+#define MT_CUDA_FN(name) mt_cuda_##name
 
 #define MT_LAUNCH(kernel, grid, block, shared_bytes, stream, ...) \
     kernel<<<(grid), (block), (shared_bytes), (stream)>>>(__VA_ARGS__)
@@ -68,6 +70,9 @@
 #include "host/simt_emu.h"
 
 #define MT_CUDA_EMULATED 1
+/* The host wrappers' names under emulation: mt_cuda_emu_<name>, so that the
+   same source can be linked twice into one library (cuda and cuda-emu). */
+#define MT_CUDA_FN(name) mt_cuda_emu_##name
 
 /* ---------------------------------------------------------------- qualifiers */
 #define __global__ __attribute__((unused))

@@ -1,0 +1,73 @@
+/*
+ * cuda_emu_backend.c - the cuda-emu backend: the .cu files of kernels/cuda compiled
+ * against the SIMT emulator (host/simt_emu.c) and run on the CPU. Device
+ * memory is host memory; GEMM goes to the CPU BLAS, as cuBLAS stands in for
+ * it on a real GPU. This is the backend CI proves the CUDA kernels with:
+ * every op of the harness runs here and is compared with the CPU backend.
+ */
+#include "host/backend.h"
+
+#ifdef MYTORCH_HAVE_CUDA_EMU
+
+#include <string.h>
+
+#include "host/runtime.h"
+#include "host/simt_emu.h"
+#include "kernels/cpu/cpu_kernels.h"
+
+#define MT_CUDA_FN(name) mt_cuda_emu_##name
+#include "kernels/cuda/cuda_kernels.h"
+
+static void *emu_alloc(size_t nbytes)
+{
+    void *p = NULL;
+    return mt_emu_malloc(&p, nbytes ? nbytes : 1) == 0 ? p : NULL;
+}
+static void emu_free(void *ptr) { mt_emu_free(ptr); }
+/* cudaMemcpyKind: 1 host to device, 2 device to host */
+static void emu_to_host(void *dst, const void *src, size_t nbytes)
+{
+    if (nbytes && mt_emu_memcpy(dst, src, nbytes, 2) != 0) mt_device_record_error("cuda-emu: memcpy to host", mt_emu_get_last_error(), NULL);
+}
+static void emu_from_host(void *dst, const void *src, size_t nbytes)
+{
+    if (nbytes && mt_emu_memcpy(dst, src, nbytes, 1) != 0) mt_device_record_error("cuda-emu: memcpy from host", mt_emu_get_last_error(), NULL);
+}
+static void emu_synchronize(void)
+{
+    int code = mt_emu_device_synchronize();
+    if (code != 0) mt_device_record_error("cuda-emu: synchronize", code, mt_emu_error_string(code));
+}
+
+const mt_backend mt_cuda_emu_backend = {
+    .name = "cuda-emu",
+    .alloc = emu_alloc,
+    .free = emu_free,
+    .to_host = emu_to_host,
+    .from_host = emu_from_host,
+    .synchronize = emu_synchronize,
+    /* Each entry is the emulated CUDA kernel of its family; an entry still
+       pointing at mt_cpu_* is a family whose .cu file has not landed yet
+       (tests/test_cuda_emu.c lists them). */
+    .copy = mt_cpu_copy,
+    .fill = mt_cpu_fill,
+    .arange = mt_cpu_arange,
+    .unary = mt_cpu_unary,
+    .unary_backward = mt_cpu_unary_backward,
+    .binary = mt_cpu_binary,
+    .where = mt_cpu_where,
+    .reduce = mt_cpu_reduce,
+    .softmax = mt_cpu_softmax,
+    .softmax_backward = mt_cpu_softmax_backward,
+    .gemm = mt_cpu_gemm,                 /* cuBLAS's stand-in: the CPU BLAS */
+    .gemm_batched = mt_cpu_gemm_batched,
+    .random = mt_cpu_random,
+    .batch_norm_forward = mt_cpu_batch_norm_forward,
+    .batch_norm_backward = mt_cpu_batch_norm_backward,
+    .nll_forward = mt_cpu_nll_forward,
+    .nll_backward = mt_cpu_nll_backward,
+    .sgd_step = mt_cpu_sgd_step,
+    .adam_step = mt_cpu_adam_step,
+};
+
+#endif
