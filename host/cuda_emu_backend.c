@@ -62,12 +62,12 @@ const mt_backend mt_cuda_emu_backend = {
     .gemm = mt_cpu_gemm,                 /* cuBLAS's stand-in: the CPU BLAS */
     .gemm_batched = mt_cpu_gemm_batched,
     .random = mt_cpu_random,
-    .batch_norm_forward = mt_cpu_batch_norm_forward,
-    .batch_norm_backward = mt_cpu_batch_norm_backward,
-    .nll_forward = mt_cpu_nll_forward,
-    .nll_backward = mt_cpu_nll_backward,
-    .sgd_step = mt_cpu_sgd_step,
-    .adam_step = mt_cpu_adam_step,
+    .batch_norm_forward = mt_cuda_emu_batch_norm_forward,
+    .batch_norm_backward = mt_cuda_emu_batch_norm_backward,
+    .nll_forward = mt_cuda_emu_nll_forward,
+    .nll_backward = mt_cuda_emu_nll_backward,
+    .sgd_step = mt_cuda_emu_sgd_step,
+    .adam_step = mt_cuda_emu_adam_step,
 };
 
 #endif
