@@ -49,19 +49,19 @@ const mt_backend mt_cuda_emu_backend = {
     /* Each entry is the emulated CUDA kernel of its family; an entry still
        pointing at mt_cpu_* is a family whose .cu file has not landed yet
        (tests/test_cuda_emu.c lists them). */
-    .copy = mt_cpu_copy,
-    .fill = mt_cpu_fill,
-    .arange = mt_cpu_arange,
-    .unary = mt_cpu_unary,
-    .unary_backward = mt_cpu_unary_backward,
-    .binary = mt_cpu_binary,
-    .where = mt_cpu_where,
+    .copy = mt_cuda_emu_copy,
+    .fill = mt_cuda_emu_fill,
+    .arange = mt_cuda_emu_arange,
+    .unary = mt_cuda_emu_unary,
+    .unary_backward = mt_cuda_emu_unary_backward,
+    .binary = mt_cuda_emu_binary,
+    .where = mt_cuda_emu_where,
     .reduce = mt_cpu_reduce,
     .softmax = mt_cpu_softmax,
     .softmax_backward = mt_cpu_softmax_backward,
     .gemm = mt_cpu_gemm,                 /* cuBLAS's stand-in: the CPU BLAS */
     .gemm_batched = mt_cpu_gemm_batched,
-    .random = mt_cpu_random,
+    .random = mt_cuda_emu_random,
     .batch_norm_forward = mt_cuda_emu_batch_norm_forward,
     .batch_norm_backward = mt_cuda_emu_batch_norm_backward,
     .nll_forward = mt_cuda_emu_nll_forward,
