@@ -7,7 +7,7 @@
  * this header (host/cuda_backend.c, host/cuda_emu_backend.c).
  *
  * A wrapper launches on the backend's current stream, checks the launch
- * (cudaGetLastError) and records failures through mt_cuda_record_error, so
+ * (cudaGetLastError) and records failures through mt_device_record_error, so
  * that the engine reports them.
  */
 #ifndef MT_CUDA_FN
