@@ -9,7 +9,7 @@
 #   ./run.sh bench NAME [options]   build, then `mytorch bench NAME [options]`
 #
 # Run as root (or with sudo available) the first time so that missing Debian
-# packages can be installed: cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev.
+# packages can be installed: cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev libzip-dev.
 # Environment: JOBS (parallel build jobs, default: number of cores),
 #              BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan).
 set -euo pipefail
@@ -19,7 +19,7 @@ cd "$ROOT"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 BUILD_DIR="${BUILD_DIR:-build}"
 ASAN_BUILD_DIR="${ASAN_BUILD_DIR:-build-asan}"
-PACKAGES=(cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev)
+PACKAGES=(cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev libzip-dev)
 
 say() { printf '\n==> %s\n' "$*"; }
 

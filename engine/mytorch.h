@@ -17,5 +17,6 @@
 #include "engine/nn.h"
 #include "engine/optim.h"
 #include "engine/serialize.h"
+#include "engine/npy.h"
 
 #endif
