@@ -9,7 +9,8 @@
 #   ./run.sh bench NAME [options]   build, then `mytorch bench NAME [options]`
 #
 # Run as root (or with sudo available) the first time so that missing Debian
-# packages can be installed: cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev libzip-dev.
+# packages can be installed: cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev libzip-dev
+# flite1-dev libespeak-ng-dev libfftw3-dev libsamplerate0-dev fortunes-min wordnet-base (the speech data generator).
 # Environment: JOBS (parallel build jobs, default: number of cores),
 #              BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan).
 set -euo pipefail
@@ -19,7 +20,8 @@ cd "$ROOT"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 BUILD_DIR="${BUILD_DIR:-build}"
 ASAN_BUILD_DIR="${ASAN_BUILD_DIR:-build-asan}"
-PACKAGES=(cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev libzip-dev)
+PACKAGES=(cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev libzip-dev
+          flite1-dev libespeak-ng-dev libfftw3-dev libsamplerate0-dev fortunes-min wordnet-base)
 
 say() { printf '\n==> %s\n' "$*"; }
 

@@ -3,6 +3,7 @@
  *
  *   mytorch train <task> [options]    train a model (tasks: spirals)
  *   mytorch bench <name> [options]    run a standard benchmark (BENCH.md)
+ *   mytorch data <dataset> [options]  generate an offline dataset (datasets: speech)
  *
  * Exit codes: 0 success, 1 failure (the library's message is printed),
  * 2 usage error (unknown command or option, bad value).
@@ -12,6 +13,8 @@
 
 #include "engine/mytorch.h"
 #include "models/cli_common.h"
+
+int mt_cli_data(int argc, char **argv);   /* models/cli_data.c */
 
 #ifndef MYTORCH_VERSION_STRING
 #define MYTORCH_VERSION_STRING "0.1.0"
@@ -27,6 +30,7 @@ static void print_help(FILE *f)
         "commands:\n"
         "  train <task>    train a model and report its accuracy (tasks: spirals)\n"
         "  bench <name>    run a standard benchmark and print JSON (gemm, mlp_speech)\n"
+        "  data <dataset>  generate an offline dataset (speech: MFCC + phone labels, docs/speech-data.md)\n"
         "\n"
         "options:\n"
         "  -h, --help      show this help and exit ('mytorch <command> --help' for a command)\n"
@@ -54,10 +58,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "train") == 0) return mt_cli_train(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return mt_cli_bench(argc - 2, argv + 2);
+    if (strcmp(cmd, "data") == 0) return mt_cli_data(argc - 2, argv + 2);
     if (cmd[0] == '-')
         fprintf(stderr, "mytorch: unknown option '%s'\n", cmd);
     else
-        fprintf(stderr, "mytorch: unknown command '%s' (commands: train, bench)\n", cmd);
+        fprintf(stderr, "mytorch: unknown command '%s' (commands: train, bench, data)\n", cmd);
     fprintf(stderr, "Try 'mytorch --help' for more information.\n");
     return MT_CLI_USAGE;
 }
