@@ -89,3 +89,39 @@ if(MYTORCH_HAVE_CUDA)
   mytorch_cuda_library(mytorch_cuda_test_kernels ${MYTORCH_CUDA_TEST_SOURCES})
   message(STATUS "mytorch: CUDA kernels also compiled by nvcc for architectures ${MYTORCH_CUDA_ARCHS}")
 endif()
+
+# The compiler's resource report (registers, shared memory, stack, spills) of
+# kernels/cuda/*.cu, from `ptxas -v` (scripts/cuda_resources.sh): the build
+# writes it for its nvcc and MYTORCH_CUDA_ARCHS to cuda_resources/resources.tsv,
+# where tests/test_cuda_resources.c checks that no kernel spills;
+# `cmake --build <build> --target cuda_resources` rewrites docs/kernels/resources.md.
+if(MYTORCH_HAVE_CUDA)
+  find_program(MYTORCH_BASH bash)
+  if(MYTORCH_BASH)
+    set(MYTORCH_CUDA_RESOURCES_TSV "${CMAKE_CURRENT_BINARY_DIR}/cuda_resources/resources.tsv")
+    string(REPLACE ";" "," mytorch_archs_csv "${MYTORCH_CUDA_ARCHS}")
+    file(GLOB mytorch_cuda_headers CONFIGURE_DEPENDS
+      ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.h ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cuh
+      ${CMAKE_CURRENT_SOURCE_DIR}/kernels/*.h ${CMAKE_CURRENT_SOURCE_DIR}/host/*.h)
+    set(mytorch_resources_cmd ${MYTORCH_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/cuda_resources.sh
+      --quiet --jobs 2 --nvcc ${CMAKE_CUDA_COMPILER} --archs ${mytorch_archs_csv})
+    add_custom_command(OUTPUT ${MYTORCH_CUDA_RESOURCES_TSV}
+      COMMAND ${mytorch_resources_cmd} --tsv ${MYTORCH_CUDA_RESOURCES_TSV} ${MYTORCH_CUDA_SOURCES}
+      DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/scripts/cuda_resources.sh ${MYTORCH_CUDA_SOURCES} ${mytorch_cuda_headers}
+      COMMENT "Resource usage of the CUDA kernels (ptxas -v) -> cuda_resources/resources.tsv"
+      VERBATIM)
+    add_custom_target(mytorch_cuda_resources_data ALL DEPENDS ${MYTORCH_CUDA_RESOURCES_TSV})
+    add_custom_target(cuda_resources
+      COMMAND ${mytorch_resources_cmd} --md ${CMAKE_CURRENT_SOURCE_DIR}/docs/kernels/resources.md
+      WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}
+      COMMENT "Rewriting docs/kernels/resources.md (scripts/cuda_resources.sh)"
+      VERBATIM)
+    if(TARGET mytorch_tests)
+      add_dependencies(mytorch_tests mytorch_cuda_resources_data)
+      target_compile_definitions(mytorch_tests PRIVATE MYTORCH_CUDA_RESOURCES_TSV="${MYTORCH_CUDA_RESOURCES_TSV}"
+        MYTORCH_CUDA_RESOURCES_DOCS="${CMAKE_CURRENT_SOURCE_DIR}/docs/kernels/resources.md")
+    endif()
+  else()
+    message(WARNING "mytorch: no bash: the CUDA resource report (scripts/cuda_resources.sh) is not built")
+  endif()
+endif()
