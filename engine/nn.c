@@ -308,3 +308,93 @@ void mt_module_print(const mt_module *m, FILE *f)
     print_rec(m, f, 0);
     fputc('\n', f);
 }
+
+/* ---------------------------------------------------------------- moving between devices */
+/* Every tensor m owns (recursively) that a move carries: parameters, buffers,
+   and their gradients and tangents, each once. */
+static int movable_count(const mt_module *m)
+{
+    int n = 3 * (m->n_params + m->n_buffers);
+    for (int i = 0; i < m->n_children; i++) n += movable_count(m->children[i]);
+    return n;
+}
+
+static void add_movable(mt_tensor **list, int *n, mt_tensor *t)
+{
+    if (!t) return;
+    for (int i = 0; i < *n; i++) if (list[i] == t) return;
+    list[(*n)++] = t;
+}
+
+static void gather_movable(const mt_module *m, mt_tensor **list, int *n)
+{
+    for (int k = 0; k < m->n_params + m->n_buffers; k++) {
+        mt_tensor *t = k < m->n_params ? m->params[k].tensor : m->buffers[k - m->n_params].tensor;
+        add_movable(list, n, t);
+        add_movable(list, n, t->grad);
+        add_movable(list, n, t->tangent);
+    }
+    for (int i = 0; i < m->n_children; i++) gather_movable(m->children[i], list, n);
+}
+
+static bool on_device(const mt_tensor *t, mt_device d)
+{
+    mt_device s = mt_device_of(t);
+    return s.type == d.type && s.index == d.index;
+}
+
+mt_status mt_module_to(mt_module *m, mt_device device)
+{
+    if (!m) return mt_set_error(MT_ERR_ARGUMENT, "module_to: module is NULL");
+    const char *why = NULL;
+    if (!mt_device_available(device, &why))
+        return mt_set_error(MT_ERR_DEVICE, "module_to: %s:%d is not available: %s", mt_device_name(device),
+                            device.index, why ? why : "unknown reason");
+    if (mt_device_error_check() != MT_OK) return mt_last_status();
+    int cap = movable_count(m), n = 0;
+    if (cap == 0) return MT_OK;
+    mt_tensor **list = malloc((size_t)cap * sizeof *list);
+    mt_tensor **moved = calloc((size_t)cap, sizeof *moved);
+    if (!list || !moved) {
+        free(list); free(moved);
+        return mt_set_error(MT_ERR_MEMORY, "module_to: out of memory");
+    }
+    gather_movable(m, list, &n);
+
+    /* Phase 1: copy everything to the device; nothing in m changes yet, so a
+       failure (out of memory, a device error) leaves m as it was. */
+    bool grad = mt_set_grad_enabled(false), fwd = mt_set_forward_ad_enabled(false);
+    mt_status st = MT_OK;
+    for (int i = 0; i < n && st == MT_OK; i++) {
+        if (on_device(list[i], device)) continue;
+        moved[i] = mt_to_device(list[i], device);
+        if (!moved[i]) st = mt_last_status() != MT_OK ? mt_last_status()
+                                                      : mt_set_error(MT_ERR_MEMORY, "module_to: copy failed");
+    }
+    if (st == MT_OK) st = mt_device_error_check();
+    mt_set_grad_enabled(grad);
+    mt_set_forward_ad_enabled(fwd);
+    if (st != MT_OK) {
+        for (int i = 0; i < n; i++) mt_free(moved[i]);
+        free(list); free(moved);
+        return st;
+    }
+
+    /* Phase 2: each tensor takes its copy's storage (contiguous, offset 0)
+       and hands its old storage to the copy, which is freed with it. The
+       tensors keep their identity, autograd flags and ownership, so the
+       module's own pointers (and a Linear's weight, ...) stay valid. */
+    for (int i = 0; i < n; i++) {
+        if (!moved[i]) continue;
+        mt_tensor *t = list[i], *c = moved[i];
+        mt_storage *old = t->storage;
+        t->storage = c->storage;
+        c->storage = old;
+        t->offset = 0;
+        mt_contiguous_strides(t->ndim, t->shape, t->stride);
+        mt_free(c);
+    }
+    free(list);
+    free(moved);
+    return MT_OK;
+}

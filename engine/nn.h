@@ -66,6 +66,16 @@ mt_tensor_list mt_state_dict(const mt_module *m);
 int64_t mt_parameter_count(const mt_module *m);
 /* Frees the .grad of every parameter. */
 void mt_module_zero_grad(mt_module *m);
+/* Moves every parameter and buffer of m and of its children to device, in
+   place (PyTorch's module.to(device)): each tensor keeps its identity, so
+   pointers to it stay valid; a parameter stays a leaf with requires_grad; a
+   .grad (and a forward-mode tangent) moves with its tensor; the old storage
+   is freed (tensors that shared a storage get one copy each). All or
+   nothing: when the device is not available (MT_ERR_DEVICE)
+   or a copy fails, m is unchanged and the status is returned. Create the
+   optimizer after moving the module, as in PyTorch (an optimizer's existing
+   state stays where it was). */
+mt_status mt_module_to(mt_module *m, mt_device device);
 /* A readable tree of the module, as PyTorch prints it:
    "Sequential(\n  (0): Linear(in_features=495, out_features=1024, bias=True)\n..." */
 void mt_module_print(const mt_module *m, FILE *f);

@@ -20,7 +20,7 @@ static const char description[] =
 int mt_cli_train(int argc, char **argv)
 {
     mt_spirals_opts so = { .epochs = 200, .seed = 0, .hidden = 64, .lr = 1e-2, .batch_size = 64 };
-    const char *device = "cpu";
+    const char *device = NULL;
     bool quiet = false;
     const mt_cli_option options[] = {
         { "epochs", MT_CLI_INT,    &so.epochs,     1, 1e7, "N",  "passes over the training set (default 200)" },
@@ -28,7 +28,7 @@ int mt_cli_train(int argc, char **argv)
         { "hidden", MT_CLI_INT,    &so.hidden,     1, 1e5, "H",  "width of the hidden layers (default 64)" },
         { "lr",     MT_CLI_DOUBLE, &so.lr,         1e-12, 10, "LR", "AdamW learning rate (default 0.01)" },
         { "batch",  MT_CLI_INT,    &so.batch_size, 1, 1e7, "B",  "minibatch size (default 64)" },
-        { "device", MT_CLI_STRING, &device,        1, 0,   "DEV", "device to train on (cpu)" },
+        { "device", MT_CLI_STRING, &device,        1, 0,   "DEV", "device: cpu, cuda, cuda:N or cuda-emu (default: MYTORCH_DEVICE, else cuda where a GPU is usable, else cpu)" },
         { "quiet",  MT_CLI_FLAG,   &quiet,         1, 0,   NULL, "no progress bar" },
         { NULL, 0, NULL, 0, 0, NULL, NULL },
     };
@@ -40,18 +40,23 @@ int mt_cli_train(int argc, char **argv)
     if (rc != MT_CLI_OK) return rc;
     if (strcmp(pos[0], "spirals") != 0)
         return mt_cli_usage_error(&cmd, "unknown task '%s' (tasks: spirals)", pos[0]);
-    if (strcmp(device, "cpu") != 0)
-        return mt_cli_usage_error(&cmd, "device '%s' is not available in this build (devices: cpu)", device);
+    mt_device dev;
+    if (device && mt_device_from_string(device, &dev) != MT_OK)
+        return mt_cli_usage_error(&cmd, "'%s' is not a device (cpu, cuda, cuda:N, cuda-emu)", device);
 
     so.progress = quiet ? NULL : stderr;
+    so.device = device;
     mt_spirals_report r;
     if (mt_spirals_train(&so, &r) != MT_OK) {
         fprintf(stderr, "mytorch train spirals: %s\n", mt_last_error());
         return MT_CLI_FAIL;
     }
+    char where[32];
+    if (r.device.type == MT_DEVICE_CUDA) snprintf(where, sizeof where, "cuda:%d", r.device.index);
+    else snprintf(where, sizeof where, "%s", mt_device_name(r.device));
     printf("spirals: train accuracy %.2f%%, held-out accuracy %.2f%% (seed %llu), final loss %.4f, "
-           "%d epochs, %lld steps, %lld parameters, %.2f s\n",
+           "%d epochs, %lld steps, %lld parameters, %.2f s on %s\n",
            100 * r.train_accuracy, 100 * r.test_accuracy, (unsigned long long)(so.seed + 1), r.final_loss,
-           so.epochs, (long long)r.steps, (long long)r.parameters, r.seconds);
+           so.epochs, (long long)r.steps, (long long)r.parameters, r.seconds, where);
     return MT_CLI_OK;
 }

@@ -2,7 +2,10 @@
  * spirals_task.c - the two-spirals demo: an MLP
  *   Linear(2, H) - GELU - Linear(H, H) - GELU - Linear(H, 2)
  * trained with AdamW on cross-entropy in shuffled minibatches (learning rate:
- * one epoch of linear warm-up, then cosine decay), every step in a step scope. Uses the public API only (engine/mytorch.h).
+ * one epoch of linear warm-up, then cosine decay), every step in a step scope,
+ * on the device the options name (the model is built, then moved there with
+ * mt_module_to; the data is copied there). Uses the public API only
+ * (engine/mytorch.h).
  */
 #include "models/spirals_task.h"
 
@@ -60,6 +63,18 @@ static void progress_line(FILE *f, bool tty, int epoch, int epochs, double loss,
     fflush(f);
 }
 
+/* Replaces *t by a copy on device (freeing the old one); nothing when it is there. */
+static mt_status move_to(mt_tensor **t, mt_device device)
+{
+    mt_tensor *m = mt_to_device(*t, device);
+    if (!m) return mt_last_status();
+    if (m != *t) {
+        mt_free(*t);
+        *t = m;
+    }
+    return MT_OK;
+}
+
 mt_status mt_spirals_train(const mt_spirals_opts *o, mt_spirals_report *report)
 {
     if (!o || !report) return mt_set_error(MT_ERR_ARGUMENT, "spirals: NULL options or report");
@@ -71,24 +86,33 @@ mt_status mt_spirals_train(const mt_spirals_opts *o, mt_spirals_report *report)
     double turns = o->turns > 0 ? o->turns : 1.5;
     double noise = o->noise > 0 ? o->noise : o->noise < 0 ? 0.0 : 0.01;
     memset(report, 0, sizeof *report);
+    mt_device device = mt_default_device();
+    if (o->device && mt_device_from_string(o->device, &device) != MT_OK) return mt_last_status();
+    report->device = device;
 
     mt_tensor *x = NULL, *y = NULL, *x_test = NULL, *y_test = NULL, *xs = NULL, *ys = NULL;
     mt_module *net = NULL;
     mt_optimizer *opt = NULL;
     mt_scheduler *sched = NULL;
     int64_t *perm = NULL;
-    float *xbuf = NULL;
-    int64_t *ybuf = NULL;
+    float *xbuf = NULL, *xs_p = NULL;
+    int64_t *ybuf = NULL, *ys_p = NULL;
     mt_status st = mt_spirals_make(per_arm, turns, noise, o->seed, &x, &y);
     if (st == MT_OK) st = mt_spirals_make(per_arm, turns, noise, o->seed + 1, &x_test, &y_test);
     if (st != MT_OK) goto done;
     int64_t n = mt_size(x, 0);
 
-    mt_manual_seed(o->seed);   /* initial weights */
+    /* The initial weights come from the seeded Philox stream, the same numbers
+       on every backend; the module is then moved to the device, and the
+       optimizer made afterwards so that its state lives there too. */
+    mt_manual_seed(o->seed);
     net = mt_nn_sequential(mt_nn_linear(2, hidden, true), mt_nn_gelu(MT_GELU_TANH),
                            mt_nn_linear(hidden, hidden, true), mt_nn_gelu(MT_GELU_TANH),
                            mt_nn_linear(hidden, 2, true));
     if (!net) { st = mt_last_status(); goto done; }
+    if ((st = mt_module_to(net, device)) != MT_OK) goto done;
+    if ((st = move_to(&x, device)) != MT_OK || (st = move_to(&y, device)) != MT_OK ||
+        (st = move_to(&x_test, device)) != MT_OK || (st = move_to(&y_test, device)) != MT_OK) goto done;
     report->parameters = mt_parameter_count(net);
     mt_tensor_list params = mt_parameters(net);
     opt = mt_adamw(params, (mt_adam_opts){ .lr = lr, .weight_decay = o->weight_decay });
@@ -98,20 +122,19 @@ mt_status mt_spirals_train(const mt_spirals_opts *o, mt_spirals_report *report)
     sched = mt_cosine_warmup_lr(opt, steps_per_epoch, steps_per_epoch * epochs, lr * 1e-2);
     if (!sched) { st = mt_last_status(); goto done; }
 
-    /* Shuffled copies of the training set, refilled each epoch on the host;
-       a minibatch is a view (mt_narrow) of them. */
-    xs = mt_empty(MT_F32, MT_SHAPE(n, 2));
-    ys = mt_empty(MT_I64, MT_SHAPE(n));
+    /* Shuffled copies of the training set, refilled each epoch on the host
+       (xs, ys wrap host buffers) and copied to the device once per epoch; a
+       minibatch is a view (mt_narrow) of the device copy. */
     perm = malloc((size_t)n * sizeof *perm);
     xbuf = malloc((size_t)(2 * n) * sizeof *xbuf);
     ybuf = malloc((size_t)n * sizeof *ybuf);
-    if (!xs || !ys || !perm || !xbuf || !ybuf) {
-        st = xs && ys ? mt_set_error(MT_ERR_MEMORY, "spirals: out of memory") : mt_last_status();
-        goto done;
-    }
+    xs_p = malloc((size_t)(2 * n) * sizeof *xs_p);
+    ys_p = malloc((size_t)n * sizeof *ys_p);
+    if (!perm || !xbuf || !ybuf || !xs_p || !ys_p) { st = mt_set_error(MT_ERR_MEMORY, "spirals: out of memory"); goto done; }
+    xs = mt_from_blob(MT_F32, MT_SHAPE(n, 2), xs_p);
+    ys = mt_from_blob(MT_I64, MT_SHAPE(n), ys_p);
+    if (!xs || !ys) { st = mt_last_status(); goto done; }
     if ((st = mt_to_data(x, MT_F32, xbuf)) != MT_OK || (st = mt_to_data(y, MT_I64, ybuf)) != MT_OK) goto done;
-    float *xs_p = mt_data_ptr(xs);
-    int64_t *ys_p = mt_data_ptr(ys);
 
     mt_generator shuffle = mt_generator_new(o->seed ^ 0x5eed5eed5eedULL);
     bool tty = o->progress && isatty(fileno(o->progress));
@@ -127,11 +150,13 @@ mt_status mt_spirals_train(const mt_spirals_opts *o, mt_spirals_report *report)
             xs_p[2 * i + 1] = xbuf[2 * perm[i] + 1];
             ys_p[i] = ybuf[perm[i]];
         }
+        mt_tensor *xd = mt_to_device(xs, device), *yd = mt_to_device(ys, device);
+        if (!xd || !yd) st = mt_last_status();
         double loss_sum = 0, hits = 0;
         for (int64_t start = 0; start < n && st == MT_OK; start += batch) {
             int64_t len = n - start < batch ? n - start : batch;
             mt_scope step = mt_scope_begin();
-            mt_tensor *xb = mt_narrow(xs, 0, start, len), *yb = mt_narrow(ys, 0, start, len);
+            mt_tensor *xb = mt_narrow(xd, 0, start, len), *yb = mt_narrow(yd, 0, start, len);
             mt_tensor *logits = mt_forward(net, xb);
             mt_tensor *loss = mt_cross_entropy(logits, yb, (mt_ce_opts){ .reduction = MT_REDUCTION_MEAN });
             if (!loss) st = mt_last_status();
@@ -148,6 +173,8 @@ mt_status mt_spirals_train(const mt_spirals_opts *o, mt_spirals_report *report)
             mt_scope_end(step);
             report->steps++;
         }
+        if (xd != xs) mt_free(xd);
+        if (yd != ys) mt_free(yd);
         if (st != MT_OK) break;
         report->samples += n;
         report->final_loss = loss_sum / (double)n;
@@ -169,8 +196,8 @@ mt_status mt_spirals_train(const mt_spirals_opts *o, mt_spirals_report *report)
     if (isnan(report->train_accuracy) || isnan(report->test_accuracy)) st = mt_last_status();
 
 done:
-    free(perm); free(xbuf); free(ybuf);
     mt_free(xs); mt_free(ys);
+    free(perm); free(xbuf); free(ybuf); free(xs_p); free(ys_p);
     mt_scheduler_free(sched);
     mt_optimizer_free(opt);
     mt_module_free(net);

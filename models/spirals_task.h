@@ -21,6 +21,7 @@ typedef struct mt_spirals_opts {
     double turns;            /* 0: 1.5 */
     double noise;            /* 0: 0.01; negative for none */
     FILE *progress;          /* progress bar (epoch, loss, accuracy, samples/s, ETA), or NULL */
+    const char *device;      /* "cpu", "cuda", "cuda:N", "cuda-emu"; NULL: mt_default_device() */
 } mt_spirals_opts;
 
 typedef struct mt_spirals_report {
@@ -28,6 +29,7 @@ typedef struct mt_spirals_report {
     double final_loss;                      /* mean training loss of the last epoch */
     double seconds;                         /* training time */
     int64_t steps, samples, parameters;
+    mt_device device;                       /* where it trained */
 } mt_spirals_report;
 
 /* Trains and evaluates; on error returns the status (mt_last_error()). */

@@ -10,6 +10,9 @@
 #include "harness.h"
 
 #include "models/spirals.h"
+#include "models/spirals_task.h"
+
+#include <math.h>
 
 static double accuracy(mt_module *net, mt_tensor *x, mt_tensor *y)
 {
@@ -60,4 +63,36 @@ Test(spirals, mlp_reaches_99_percent, .init = mt_test_setup, .fini = mt_test_tea
     mt_module_free(net);
     mt_free(x);
     mt_free(y);
+}
+
+/* The demo task (models/spirals_task.c, `mytorch train spirals --device`) on
+   cuda-emu: the same seed gives the same final loss as on the CPU (within
+   1e-4 relative: the CUDA kernels may sum in another order). */
+Test(spirals, task_same_loss_on_cpu_and_cuda_emu, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_device emu = { MT_DEVICE_CUDA_EMU, 0 };
+    const char *why = NULL;
+    if (!mt_device_available(emu, &why)) cr_skip_test("cuda-emu is not available: %s", why);
+    mt_spirals_opts o = { .epochs = 8, .seed = 3, .hidden = 32, .points_per_arm = 150, .device = "cpu" };
+    mt_spirals_report cpu, gpu;
+    cr_assert_eq(mt_spirals_train(&o, &cpu), MT_OK, "cpu: %s", mt_last_error());
+    o.device = "cuda-emu";
+    cr_assert_eq(mt_spirals_train(&o, &gpu), MT_OK, "cuda-emu: %s", mt_last_error());
+    cr_expect_eq(cpu.device.type, MT_DEVICE_CPU);
+    cr_expect_eq(gpu.device.type, MT_DEVICE_CUDA_EMU);
+    cr_expect_eq(gpu.steps, cpu.steps);
+    cr_expect(isfinite(cpu.final_loss) && cpu.final_loss > 0, "loss %g", cpu.final_loss);
+    cr_expect(fabs(gpu.final_loss - cpu.final_loss) <= 1e-4 * fabs(cpu.final_loss),
+              "final loss: cuda-emu %.9g, cpu %.9g", gpu.final_loss, cpu.final_loss);
+    cr_expect(fabs(gpu.train_accuracy - cpu.train_accuracy) <= 0.01, "train accuracy: cuda-emu %.4f, cpu %.4f",
+              gpu.train_accuracy, cpu.train_accuracy);
+    cr_log_info("spirals task: final loss cpu %.9g, cuda-emu %.9g", cpu.final_loss, gpu.final_loss);
+}
+
+Test(spirals, task_rejects_a_bad_device, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_spirals_opts o = { .epochs = 1, .points_per_arm = 10, .device = "tpu" };
+    mt_spirals_report r;
+    cr_expect_eq(mt_spirals_train(&o, &r), MT_ERR_ARGUMENT);
+    cr_expect(strstr(mt_last_error(), "tpu") != NULL, "%s", mt_last_error());
 }
