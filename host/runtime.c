@@ -3,6 +3,7 @@
  * scope registry) and the process-wide default random generator.
  */
 #include "host/runtime.h"
+#include "host/cuda_runtime.h"
 
 #include <omp.h>
 #include <pthread.h>
@@ -159,8 +160,8 @@ bool mt_device_available(mt_device device, const char **why)
     case MT_DEVICE_CUDA_EMU:
         if (!mt_cuda_emu_built()) reason = "the emulated CUDA backend was not built (no C++ compiler at build time)";
         break;
-    case MT_DEVICE_CUDA:
-        if (!mt_backend_for(MT_DEVICE_CUDA)) reason = "this build has no CUDA backend (built without a CUDA toolkit, or no GPU driver)";
+    case MT_DEVICE_CUDA:   /* toolkit built in, GPU and driver, device index, a complete table */
+        (void)mt_cuda_backend_usable(device.index, &reason);
         break;
     default: reason = "unknown device type";
     }

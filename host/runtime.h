@@ -74,8 +74,32 @@ typedef struct mt_memory_stats {
     size_t peak_allocated;
     uint64_t raw_allocs;   /* calls that reached the backend's alloc */
     uint64_t cache_hits;
+    uint64_t cross_stream_reuses;  /* cache hits on a block freed on another stream */
 } mt_memory_stats;
 mt_memory_stats mt_device_memory_stats(mt_device device);
+/* Caps the bytes the device's pool may reserve from its backend (0: no cap,
+   the default). A request that would exceed it empties the cache and, if
+   still too big, fails as out of memory. */
+void  mt_device_set_memory_limit(mt_device device, size_t bytes);
+
+/* Streams, as the caching allocator sees them. A device type without these
+   ops (cpu, cuda-emu) has one implicit stream. With them (cuda: installed by
+   host/cuda_runtime.c) a freed block remembers the freeing thread's current
+   stream; a request on that stream reuses it at once (stream order keeps the
+   old work first), a request on another stream only once an event recorded
+   on the block's stream has been passed. Streams and events are opaque here. */
+typedef struct mt_alloc_stream_ops {
+    void *(*current)(void);         /* the calling thread's current stream */
+    void *(*mark)(void *stream);    /* an event recorded now on stream; NULL on failure */
+    bool (*passed)(void *event);    /* whether its stream has passed it (false on error) */
+    void (*release)(void *event);
+} mt_alloc_stream_ops;
+/* Installs ops for a device type's pool (NULL: back to one implicit stream);
+   call while none of its blocks are cached (e.g. after mt_device_empty_cache). */
+void  mt_device_set_stream_ops(mt_device_type type, const mt_alloc_stream_ops *ops);
+/* A stream is being destroyed, its work finished: its cached blocks move to
+   the default stream (NULL), so that no event is ever recorded on it. */
+void  mt_device_forget_stream(mt_device_type type, void *stream);
 
 /* ---------------------------------------------------------------- default device */
 /* The device new tensors go to. On first use it is chosen once: the

@@ -65,15 +65,19 @@ static void copy_field(char *dst, size_t size, const char *src)
     snprintf(dst, size, "%s", src);
 }
 
+#ifdef MYTORCH_CUDA_RESOURCES_TSV
+static const char *const tsv_path = MYTORCH_CUDA_RESOURCES_TSV;
+#else
+static const char *const tsv_path = NULL;
+#endif
+
 /* Reads the build's table; skips the test when the build had no nvcc. */
 static table read_table(void)
 {
-#ifndef MYTORCH_CUDA_RESOURCES_TSV
-    cr_skip_test("no CUDA resource report: this build had no CUDA toolkit (nvcc), so the kernels were only "
-                 "compiled for the SIMT emulator (configure with the toolkit on PATH, or -DMYTORCH_CUDA=ON)");
-    return (table){ 0, NULL };
-#else
-    const char *path = MYTORCH_CUDA_RESOURCES_TSV;
+    if (!tsv_path)
+        cr_skip_test("no CUDA resource report: this build had no CUDA toolkit (nvcc), so the kernels were only "
+                     "compiled for the SIMT emulator (configure with the toolkit on PATH, or -DMYTORCH_CUDA=ON)");
+    const char *path = tsv_path;
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "%s is missing: the build writes it (target mytorch_cuda_resources_data, "
                           "scripts/cuda_resources.sh --tsv)", path);
@@ -105,7 +109,6 @@ static table read_table(void)
     }
     fclose(f);
     return t;
-#endif
 }
 
 Test(cuda_resources, no_kernel_spills)
