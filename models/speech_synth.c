@@ -74,6 +74,18 @@ static void buffer_free(synth_buffer *b)
     memset(b, 0, sizeof *b);
 }
 
+/* Both engines draw noise from rand() (flite's statistical voices for their
+   excitation, espeak-ng's variants with breath such as +f3): it is seeded
+   from the speaker and the text before each utterance, so that the same
+   utterance gives the same samples whatever ran before in the process. */
+static void seed_rand(const mt_speaker *spk, const char *text)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *c = text; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+    h ^= (uint64_t)spk->rate * 1000003u + (uint64_t)spk->pitch;
+    srand((unsigned)(h ^ (h >> 32)));
+}
+
 /* ---------------------------------------------------------------- flite */
 
 cst_voice *register_cmu_us_kal16(const char *voxdir);
@@ -129,13 +141,7 @@ static mt_status flite_speak(const mt_speaker *spk, const char *text, synth_buff
     if (fv->clustergen) feat_set_float(f, "f0_shift", (float)spk->pitch / 100.0f);
     else feat_set_float(f, "int_f0_target_mean", fv->f0_mean * (float)spk->pitch / 100.0f);
 
-    /* The statistical voices draw excitation noise from rand(): seeded from the
-       speaker and the text, the same utterance gives the same samples
-       whatever was spoken before. */
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *c = text; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
-    h ^= (uint64_t)spk->rate * 1000003u + (uint64_t)spk->pitch;
-    srand((unsigned)(h ^ (h >> 32)));
+    seed_rand(spk, text);
     cst_utterance *u = flite_synth_text(text, fv->voice);
     cst_wave *w = u ? utt_wave(u) : NULL;
     if (!w || w->num_channels != 1 || w->sample_rate <= 0) {
@@ -241,6 +247,7 @@ static int espeak_child(const mt_speaker *spk, const char *text, int fd)
         espeak_SetParameter(espeakRATE, spk->rate, 0);
         espeak_SetParameter(espeakPITCH, spk->pitch, 0);
         espeak_target = &b;
+        seed_rand(spk, text);
         espeak_ERROR e = espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, NULL);
         espeak_target = NULL;
         if (b.failed) {

@@ -15,9 +15,10 @@
  * Determinism: the same speaker and text give the same samples whatever was
  * spoken before. espeak-ng keeps state from one utterance to the next (and
  * cannot be restarted), so each espeak-ng utterance is spoken by a fresh
- * child process (fork) that sends the audio back through a pipe; flite's
- * statistical voices draw noise from rand(), which is seeded (srand) from
- * the speaker and the text before each flite utterance.
+ * child process (fork) that sends the audio back through a pipe. Both
+ * engines draw noise from rand() (flite's statistical voices, espeak-ng's
+ * breathy variants such as +f3): it is seeded (srand) from the speaker and
+ * the text before each utterance.
  *
  * flite keeps global state: these functions are not thread-safe. Generate in
  * parallel with processes (speech_corpus.c forks workers).
