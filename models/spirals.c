@@ -17,11 +17,12 @@ mt_status mt_spirals_make(int64_t n, double turns, double noise, uint64_t seed,
     mt_tensor *eps = mt_randn(&gen, MT_F64, MT_SHAPE(2 * n, 2));
     float *xs = malloc((size_t)(4 * n) * sizeof *xs);
     int64_t *ys = malloc((size_t)(2 * n) * sizeof *ys);
-    if (!eps || !xs || !ys) {
-        mt_free(eps); free(xs); free(ys);
+    double *e = malloc((size_t)(4 * n) * sizeof *e);
+    /* eps lives on the default device: read it through mt_to_data, not a host pointer */
+    if (!eps || !xs || !ys || !e || mt_to_data(eps, MT_F64, e) != MT_OK) {
+        mt_free(eps); free(xs); free(ys); free(e);
         return mt_set_error(MT_ERR_MEMORY, "spirals: out of memory");
     }
-    const double *e = mt_data_ptr(eps);
     for (int c = 0; c < 2; c++)
         for (int64_t i = 0; i < n; i++) {
             int64_t k = c * n + i;
@@ -35,6 +36,7 @@ mt_status mt_spirals_make(int64_t n, double turns, double noise, uint64_t seed,
     *y = mt_from_data(MT_I64, MT_SHAPE(2 * n), ys);
     free(xs);
     free(ys);
+    free(e);
     mt_free(eps);
     if (!*x || !*y) { mt_free(*x); mt_free(*y); *x = *y = NULL; return mt_last_status(); }
     return MT_OK;
