@@ -44,6 +44,7 @@
  */
 #include "engine/npy.h"
 #include "engine/internal.h"
+#include "engine/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,28 +173,6 @@ static int utf8_decode(const unsigned char *s, const unsigned char *end, uint32_
 static int utf8_length(uint32_t cp)
 {
     return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-}
-
-/* Writes code point cp (a Unicode scalar value) as UTF-8; returns the length. */
-static int utf8_encode(uint32_t cp, char *out)
-{
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* The number of code points of a UTF-8 string, or -1 when it is not UTF-8. */
@@ -729,7 +708,7 @@ static int64_t string_element(const npy_header *h, const unsigned char *e, char 
                 *problem = "has a code unit that is no Unicode scalar value";
                 return -1;
             }
-            if (out) utf8_encode(cp, out + len);
+            if (out) mt_utf8_encode(cp, out + len);
             len += utf8_length(cp);
         }
         return len;

@@ -36,6 +36,7 @@
  */
 #include "engine/serialize.h"
 #include "engine/internal.h"
+#include "engine/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,28 +103,6 @@ static bool utf8_valid(const char *s)
         p += n;
     }
     return true;
-}
-
-/* Writes code point cp (valid, not a surrogate) as UTF-8; returns the length. */
-static int utf8_encode(uint32_t cp, char *out)
-{
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* ================================================================ a small JSON reader */
@@ -302,7 +281,7 @@ static bool json_string(json_reader *r, char **out)
                 free(s);
                 return json_fail(r, "\\u0000 (a NUL character) is not allowed in a string");
             }
-            n += (size_t)utf8_encode(cp, s + n);
+            n += (size_t)mt_utf8_encode(cp, s + n);
             break;
         }
         default:

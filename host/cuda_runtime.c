@@ -631,7 +631,8 @@ void mt_cublas_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t 
     mt_device_record_error("cuda gemm_batched", 0, no_toolkit);
 }
 
-/* Stubs of the native paths: only reached for cuda devices, which are never available here. */
+/* Built without the CUDA toolkit: the native paths report that CUDA is not built in (they are
+   reached only for cuda devices, which such a build never makes available). */
 static mt_status create_native_stream(mt_stream *s) { (void)s; return mt_set_error(MT_ERR_DEVICE, "stream_create: %s", no_toolkit); }
 static mt_status destroy_native_stream(mt_stream *s) { (void)s; return MT_OK; }
 static mt_status sync_native_stream(mt_stream *s) { (void)s; return MT_OK; }
