@@ -53,19 +53,26 @@ typedef struct mt_frame_dataset_opts {
 /* Reads split_dir (e.g. DIR/train-clean-100). Errors name the file and what
    is wrong: a missing mfcc/ folder, an unreadable .npy, a feature width that
    differs between utterances, a label count that differs from the frame
-   count, a phone string outside [SIL] + the 39 ARPAbet phones. */
+   count, a phone string outside [SIL] + the 39 ARPAbet phones. On error
+   nothing is allocated and *out is untouched. labels/ is preferred over
+   transcript/ when both exist (a generated corpus's transcript/ holds the
+   phone sequence, not frame labels). opts NULL: K = 0, every utterance,
+   labels optional. */
 mt_status mt_frame_dataset_load(const char *split_dir, const mt_frame_dataset_opts *opts, mt_frame_dataset *out);
 void mt_frame_dataset_free(mt_frame_dataset *ds);
 
-/* The row (in ds->rows) of frame i's centre; its window starts K rows earlier. */
+/* The row (in ds->rows) of frame i's centre; its window starts K rows earlier.
+   -1 (and an error) when i is outside [0, n_frames). */
 int64_t mt_frame_dataset_row(const mt_frame_dataset *ds, int64_t frame);
-/* Copies frame i's window, (2K+1)*F floats, into dst. */
+/* Copies frame i's window, (2K+1)*F floats, into dst (zeros, and an error,
+   when i is outside [0, n_frames)). */
 void mt_frame_dataset_window(const mt_frame_dataset *ds, int64_t frame, float *dst);
 
 /* Per-coefficient mean and standard deviation over all frames (not the
    padding): mean[F], std[F]. */
 void mt_frame_dataset_stats(const mt_frame_dataset *ds, double *mean, double *std);
-/* rows = (rows - mean) / std for every real row; padding rows stay zero. */
+/* rows = (rows - mean) / std for every real row; padding rows stay zero. A
+   coefficient with std 0 is only centred. */
 void mt_frame_dataset_normalize(mt_frame_dataset *ds, const float *mean, const float *std);
 
 /* ---------------------------------------------------------------- augmentation */
@@ -78,6 +85,13 @@ typedef struct mt_frame_masking {
     int freq_masks, freq_width;
     int time_masks, time_width;
 } mt_frame_masking;
+
+/* Masks one window ((2K+1) frames of F coefficients, row-major) in place, as
+   the loader masks row `row` of batch `batch` of epoch `epoch`: each band's
+   width is uniform in [0, freq_width] and its first coefficient uniform
+   among the positions where it fits; the same for the time runs. */
+void mt_frame_mask_window(const mt_frame_masking *masking, int context, int feature_dim, uint64_t seed,
+                          int64_t epoch, int64_t batch, int64_t row, float *window);
 
 /* ---------------------------------------------------------------- the loader */
 typedef struct mt_frame_loader_opts {
@@ -100,7 +114,8 @@ typedef struct mt_frame_batch {
 
 typedef struct mt_frame_loader mt_frame_loader;
 
-/* The loader borrows ds (which must outlive it). */
+/* The loader borrows ds (which must outlive it). Its calls are made from one
+   consumer thread. */
 mt_frame_loader *mt_frame_loader_new(const mt_frame_dataset *ds, const mt_frame_loader_opts *opts);
 void mt_frame_loader_free(mt_frame_loader *loader);
 /* Batches per epoch. */
