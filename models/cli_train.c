@@ -1,12 +1,14 @@
 /*
  * cli_train.c - `mytorch train <task>`: trains a model and reports how well
- * it does. Tasks: spirals (models/spirals_task.c).
+ * it does. Tasks: spirals (models/spirals_task.c), speech-frames
+ * (models/cli_speech_frames.c, models/speech_frames_task.c).
  */
 #include "models/cli_common.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "models/cli_speech_frames.h"
 #include "models/spirals_task.h"
 
 static const char description[] =
@@ -15,7 +17,10 @@ static const char description[] =
     "  spirals   the two-spirals problem: 1000 points on two interleaved arms; an MLP\n"
     "            Linear(2,H)-GELU-Linear(H,H)-GELU-Linear(H,2) trained with AdamW and\n"
     "            cross-entropy in minibatches of 64; accuracy on the training set and\n"
-    "            on a held-out set drawn with seed S+1.\n";
+    "            on a held-out set drawn with seed S+1.\n"
+    "  speech-frames  frame-level phoneme classification on an MFCC corpus (mytorch data\n"
+    "            speech): an MLP over context windows of frames; its options:\n"
+    "            'mytorch train speech-frames --help' (docs/speech-frames.md).\n";
 
 int mt_cli_train(int argc, char **argv)
 {
@@ -32,14 +37,15 @@ int mt_cli_train(int argc, char **argv)
         { "quiet",  MT_CLI_FLAG,   &quiet,         1, 0,   NULL, "no progress bar" },
         { NULL, 0, NULL, 0, 0, NULL, NULL },
     };
-    const mt_cli_command cmd = { "mytorch train", "<task> [options]", description, options, 1, 1, "task (spirals)" };
+    const mt_cli_command cmd = { "mytorch train", "<task> [options]", description, options, 1, 1, "task (spirals, speech-frames)" };
+    if (argc > 0 && strcmp(argv[0], "speech-frames") == 0) return mt_cli_train_speech_frames(argc - 1, argv + 1);
     const char *pos[1];
     int n_pos = 0;
     int rc = mt_cli_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc == MT_CLI_HELP) return MT_CLI_OK;
     if (rc != MT_CLI_OK) return rc;
     if (strcmp(pos[0], "spirals") != 0)
-        return mt_cli_usage_error(&cmd, "unknown task '%s' (tasks: spirals)", pos[0]);
+        return mt_cli_usage_error(&cmd, "unknown task '%s' (tasks: spirals, speech-frames)", pos[0]);
     mt_device dev;
     if (device && mt_device_from_string(device, &dev) != MT_OK)
         return mt_cli_usage_error(&cmd, "'%s' is not a device (cpu, cuda, cuda:N, cuda-emu)", device);

@@ -1,7 +1,9 @@
 /*
  * main.c - the `mytorch` command line:
  *
- *   mytorch train <task> [options]    train a model (tasks: spirals)
+ *   mytorch train <task> [options]    train a model (tasks: spirals, speech-frames)
+ *   mytorch eval <task> [options]     evaluate a checkpoint (tasks: speech-frames)
+ *   mytorch predict <task> [options]  write a checkpoint's predictions as CSV (tasks: speech-frames)
  *   mytorch bench <name> [options]    run a standard benchmark (BENCH.md)
  *   mytorch data <dataset> [options]  generate an offline dataset (datasets: speech)
  *
@@ -13,6 +15,7 @@
 
 #include "engine/mytorch.h"
 #include "models/cli_common.h"
+#include "models/cli_speech_frames.h"
 
 int mt_cli_data(int argc, char **argv);   /* models/cli_data.c */
 
@@ -28,7 +31,9 @@ static void print_help(FILE *f)
         "usage: mytorch <command> [options]\n"
         "\n"
         "commands:\n"
-        "  train <task>    train a model and report its accuracy (tasks: spirals)\n"
+        "  train <task>    train a model and report its accuracy (tasks: spirals, speech-frames)\n"
+        "  eval <task>     evaluate a checkpoint on a split (tasks: speech-frames)\n"
+        "  predict <task>  write a checkpoint's predictions as a CSV file (tasks: speech-frames)\n"
         "  bench <name>    run a standard benchmark and print JSON (gemm, mlp_speech)\n"
         "  data <dataset>  generate an offline dataset (speech: MFCC + phone labels, docs/speech-data.md)\n"
         "\n"
@@ -38,6 +43,7 @@ static void print_help(FILE *f)
         "\n"
         "examples:\n"
         "  mytorch train spirals --epochs 200\n"
+        "  mytorch data speech --size tiny --out /tmp/speech && mytorch train speech-frames --data /tmp/speech --run /tmp/run\n"
         "  mytorch bench gemm --iters 20 --out gemm.json\n");
 }
 
@@ -57,12 +63,14 @@ int main(int argc, char **argv)
         return MT_CLI_OK;
     }
     if (strcmp(cmd, "train") == 0) return mt_cli_train(argc - 2, argv + 2);
+    if (strcmp(cmd, "eval") == 0) return mt_cli_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "predict") == 0) return mt_cli_predict(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return mt_cli_bench(argc - 2, argv + 2);
     if (strcmp(cmd, "data") == 0) return mt_cli_data(argc - 2, argv + 2);
     if (cmd[0] == '-')
         fprintf(stderr, "mytorch: unknown option '%s'\n", cmd);
     else
-        fprintf(stderr, "mytorch: unknown command '%s' (commands: train, bench, data)\n", cmd);
+        fprintf(stderr, "mytorch: unknown command '%s' (commands: train, eval, predict, bench, data)\n", cmd);
     fprintf(stderr, "Try 'mytorch --help' for more information.\n");
     return MT_CLI_USAGE;
 }
