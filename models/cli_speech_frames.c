@@ -114,7 +114,7 @@ int mt_cli_train_speech_frames(int argc, char **argv)
     mt_status st = mt_speech_frames_train(&o, &r);
     if (handler) sigaction(SIGINT, &old_sa, NULL);
     if (st != MT_OK) {
-        fprintf(stderr, "%s: %s\n", cmd.path, mt_last_error());
+        fprintf(stderr, "mytorch train: %s\n", mt_last_error());   /* the message starts with "speech-frames:" */
         return MT_CLI_FAIL;
     }
     printf("speech-frames: %d epochs, %lld steps (%lld in this session: %.1f s, %.0f samples/s, data wait %.2f s) on %s; "
@@ -202,7 +202,7 @@ static int eval_or_predict(int argc, char **argv, bool predict)
     if (predict) {
         int64_t rows = 0;
         if (mt_speech_frames_predict(&eo, out, &rows) != MT_OK) {
-            fprintf(stderr, "%s speech-frames: %s\n", cmd.path, mt_last_error());
+            fprintf(stderr, "%s: %s\n", cmd.path, mt_last_error());
             return MT_CLI_FAIL;
         }
         printf("speech-frames: wrote %lld predictions of %s/%s to %s\n", (long long)rows, eo.data_dir, eo.split, out);
@@ -210,7 +210,7 @@ static int eval_or_predict(int argc, char **argv, bool predict)
     }
     mt_speech_frames_eval_report r;
     if (mt_speech_frames_eval(&eo, &r) != MT_OK) {
-        fprintf(stderr, "%s speech-frames: %s\n", cmd.path, mt_last_error());
+        fprintf(stderr, "%s: %s\n", cmd.path, mt_last_error());
         return MT_CLI_FAIL;
     }
     printf("speech-frames: %s frame accuracy %.2f%%  loss %.4f  (%lld frames, %s)\n", eo.split, 100 * r.accuracy, r.loss,

@@ -267,10 +267,13 @@ static mt_status set_input_stats(mt_module *net, const mt_frame_dataset *train, 
     free(ds);
     mt_status st = MT_OK;
     mt_scope scope = mt_scope_begin();
-    mt_tensor *tm = mt_from_data(MT_F32, MT_SHAPE(f), mean), *ts = mt_from_data(MT_F32, MT_SHAPE(f), std);
+    mt_tensor *bm = mt_module_buffer(net, "input_mean"), *bs = mt_module_buffer(net, "input_std");
+    /* host values, copied to the buffers' device (copy_ stays on one device) */
+    mt_tensor *tm = mt_to_device(mt_from_data(MT_F32, MT_SHAPE(f), mean), mt_device_of(bm));
+    mt_tensor *ts = mt_to_device(mt_from_data(MT_F32, MT_SHAPE(f), std), mt_device_of(bs));
     if (!tm || !ts) st = mt_last_status();
-    if (st == MT_OK) st = mt_copy_(mt_module_buffer(net, "input_mean"), tm);
-    if (st == MT_OK) st = mt_copy_(mt_module_buffer(net, "input_std"), ts);
+    if (st == MT_OK) st = mt_copy_(bm, tm);
+    if (st == MT_OK) st = mt_copy_(bs, ts);
     mt_scope_end(scope);
     return st;
 }
