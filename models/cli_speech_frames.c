@@ -118,9 +118,10 @@ int mt_cli_train_speech_frames(int argc, char **argv)
         return MT_CLI_FAIL;
     }
     printf("speech-frames: %d epochs, %lld steps (%lld in this session: %.1f s, %.0f samples/s, data wait %.2f s) on %s; "
-           "%lld parameters; best dev accuracy %.2f%% (epoch %d)\n",
-           r.epochs_done, (long long)r.steps, (long long)r.session_steps, r.seconds, r.samples_per_s, r.data_wait_s,
-           mt_device_name(r.device), (long long)r.parameters, 100 * r.best_dev_acc, r.best_epoch);
+           "%lld parameters", r.epochs_done, (long long)r.steps, (long long)r.session_steps, r.seconds, r.samples_per_s,
+           r.data_wait_s, mt_device_name(r.device), (long long)r.parameters);
+    if (r.epochs_done > 0) printf("; best dev accuracy %.2f%% (epoch %d)", 100 * r.best_dev_acc, r.best_epoch);
+    putchar('\n');
     if (r.stopped) {
         printf("speech-frames: stopped%s; the state is in %s/last.safetensors; continue with\n"
                "  mytorch train speech-frames --data %s --run %s --resume\n",

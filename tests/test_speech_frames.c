@@ -428,41 +428,57 @@ Test(speech_frames, bad_inputs_give_clear_errors, .init = sf_setup, .fini = sf_t
     cr_expect(o.n_hidden == 2 && o.hidden[0] == 12 && o.hidden[1] == 7);
 }
 
-/* --device cuda-emu: the model, its buffers and AdamW's state live on the
-   device, batches are copied there; the result matches the CPU's closely
-   (the kernels may sum in another order), a mid-epoch resume on the device
-   is exact, and the checkpoint evaluates on the CPU. */
-Test(speech_frames, trains_and_resumes_on_cuda_emu, .init = sf_setup, .fini = sf_teardown)
+/* On a device (cuda-emu always where it is built, cuda where a GPU is): the
+   model, its buffers and AdamW's state live there, batches are copied
+   there; the result matches the CPU's closely (the kernels may sum in
+   another order), a mid-epoch resume there gives the same weights (bitwise
+   on cuda-emu; on a GPU within 1e-6, in case a kernel is not deterministic),
+   and the checkpoint evaluates on the CPU. */
+static void train_on_device(const char *name, mt_device dev, bool exact)
 {
-    mt_device emu = { MT_DEVICE_CUDA_EMU, 0 };
     const char *why = NULL;
-    if (!mt_device_available(emu, &why)) cr_skip_test("cuda-emu is not available: %s", why);
+    if (!mt_device_available(dev, &why)) cr_skip_test("%s is not available: %s", name, why);
     const char *data = make_corpus("data", F);
     mt_speech_frames_opts o = small_opts(data, tmp_path("cpu"));
     o.epochs = 2;
     o.skip_test = true;
-    mt_speech_frames_report cpu, emu_full, emu_part;
+    mt_speech_frames_report cpu, full, part;
     cr_assert_eq(mt_speech_frames_train(&o, &cpu), MT_OK, "cpu: %s", mt_last_error());
-    o.device = "cuda-emu";
-    o.run_dir = tmp_path("emu");
-    cr_assert_eq(mt_speech_frames_train(&o, &emu_full), MT_OK, "cuda-emu: %s", mt_last_error());
-    cr_expect(fabs(emu_full.train_loss - cpu.train_loss) <= 1e-3 * cpu.train_loss, "train loss: cuda-emu %.9g, cpu %.9g",
-              emu_full.train_loss, cpu.train_loss);
-    cr_expect(fabs(emu_full.dev_acc - cpu.dev_acc) <= 0.02, "dev accuracy: cuda-emu %.4f, cpu %.4f", emu_full.dev_acc, cpu.dev_acc);
+    o.device = name;
+    o.run_dir = tmp_path("dev");
+    cr_assert_eq(mt_speech_frames_train(&o, &full), MT_OK, "%s: %s", name, mt_last_error());
+    cr_expect(fabs(full.train_loss - cpu.train_loss) <= 1e-3 * cpu.train_loss, "train loss: %s %.9g, cpu %.9g", name,
+              full.train_loss, cpu.train_loss);
+    cr_expect(fabs(full.dev_acc - cpu.dev_acc) <= 0.02, "dev accuracy: %s %.4f, cpu %.4f", name, full.dev_acc, cpu.dev_acc);
 
-    o.run_dir = tmp_path("emu2");
-    o.stop_after = emu_full.steps / 2 + 1;
-    cr_assert_eq(mt_speech_frames_train(&o, &emu_part), MT_OK, "cuda-emu: %s", mt_last_error());
-    cr_assert(emu_part.stopped);
+    o.run_dir = tmp_path("dev2");
+    o.stop_after = full.steps / 2 + 1;
+    cr_assert_eq(mt_speech_frames_train(&o, &part), MT_OK, "%s: %s", name, mt_last_error());
+    cr_assert(part.stopped);
     o.stop_after = 0;
     o.resume = "auto";
-    cr_assert_eq(mt_speech_frames_train(&o, &emu_part), MT_OK, "cuda-emu resume: %s", mt_last_error());
-    assert_same_tensors(tmp_path("emu/last.safetensors"), tmp_path("emu2/last.safetensors"));
+    cr_assert_eq(mt_speech_frames_train(&o, &part), MT_OK, "%s resume: %s", name, mt_last_error());
+    if (exact) assert_same_tensors(tmp_path("dev/last.safetensors"), tmp_path("dev2/last.safetensors"));
+    else {
+        cr_expect(fabs(part.train_loss - full.train_loss) <= 1e-6 * full.train_loss, "%s resume: train loss %.9g vs %.9g",
+                  name, part.train_loss, full.train_loss);
+        cr_log_info("%s: resumed train loss %.9g, uninterrupted %.9g", name, part.train_loss, full.train_loss);
+    }
 
-    mt_speech_frames_eval_opts eo = { .checkpoint = tmp_path("emu/last.safetensors"), .data_dir = data,
+    mt_speech_frames_eval_opts eo = { .checkpoint = tmp_path("dev/last.safetensors"), .data_dir = data,
                                       .split = "dev-clean", .device = "cpu" };
     mt_speech_frames_eval_report er;
     cr_assert_eq(mt_speech_frames_eval(&eo, &er), MT_OK, "%s", mt_last_error());
-    cr_expect(fabs(er.accuracy - emu_full.dev_acc) <= 0.02, "cpu eval %.4f, cuda-emu training %.4f", er.accuracy, emu_full.dev_acc);
+    cr_expect(fabs(er.accuracy - full.dev_acc) <= 0.02, "cpu eval %.4f, %s training %.4f", er.accuracy, name, full.dev_acc);
     mt_speech_frames_eval_report_free(&er);
+}
+
+Test(speech_frames, trains_and_resumes_on_cuda_emu, .init = sf_setup, .fini = sf_teardown)
+{
+    train_on_device("cuda-emu", (mt_device){ MT_DEVICE_CUDA_EMU, 0 }, true);
+}
+
+Test(speech_frames, trains_and_resumes_on_cuda, .init = sf_setup, .fini = sf_teardown)
+{
+    train_on_device("cuda", (mt_device){ MT_DEVICE_CUDA, 0 }, false);
 }
