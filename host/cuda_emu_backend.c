@@ -39,6 +39,13 @@ static void emu_synchronize(void)
     if (code != 0) mt_device_record_error("cuda-emu: synchronize", code, mt_emu_error_string(code));
 }
 
+/* The kernel wrappers' hooks (kernels/cuda/cuda_compat.h): emulated launches
+   are synchronous, so there is one stream, NULL; scratch memory comes from
+   the cuda-emu caching allocator. */
+void *mt_cuda_emu_current_stream_handle(void) { return NULL; }
+void *mt_cuda_emu_scratch_alloc(size_t nbytes) { return mt_device_alloc((mt_device){ MT_DEVICE_CUDA_EMU, 0 }, nbytes); }
+void mt_cuda_emu_scratch_free(void *ptr, size_t nbytes) { mt_device_free((mt_device){ MT_DEVICE_CUDA_EMU, 0 }, ptr, nbytes); }
+
 const mt_backend mt_cuda_emu_backend = {
     .name = "cuda-emu",
     .alloc = emu_alloc,
@@ -46,9 +53,8 @@ const mt_backend mt_cuda_emu_backend = {
     .to_host = emu_to_host,
     .from_host = emu_from_host,
     .synchronize = emu_synchronize,
-    /* Each entry is the emulated CUDA kernel of its family; an entry still
-       pointing at mt_cpu_* is a family whose .cu file has not landed yet
-       (tests/test_cuda_emu.c lists them). */
+    /* Each entry is the emulated CUDA kernel of its family, never a CPU
+       stand-in (tests/test_backend_tables.c checks), but GEMM's. */
     .copy = mt_cuda_emu_copy,
     .fill = mt_cuda_emu_fill,
     .arange = mt_cuda_emu_arange,

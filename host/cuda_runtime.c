@@ -321,6 +321,26 @@ static cudaStream_t native_of(const mt_stream *s)
 cudaStream_t mt_cuda_current_stream(void) { return native_of(current_stream); }
 void *mt_cuda_current_stream_handle(void) { return (void *)native_of(current_stream); }
 
+/* Scratch memory for the kernel wrappers (kernels/cuda/cuda_compat.h): from
+   the caching allocator of the calling thread's device, so it follows the
+   current stream like every tensor. */
+void *mt_cuda_scratch_alloc(size_t nbytes)
+{
+    int index = 0;
+    cudaError_t e = cudaGetDevice(&index);
+    if (e != cudaSuccess) {
+        (void)cuda_status(e, "cudaGetDevice");
+        return NULL;
+    }
+    return mt_device_alloc((mt_device){ MT_DEVICE_CUDA, index }, nbytes);
+}
+void mt_cuda_scratch_free(void *ptr, size_t nbytes)
+{
+    int index = 0;
+    if (cudaGetDevice(&index) != cudaSuccess) index = 0;
+    mt_device_free((mt_device){ MT_DEVICE_CUDA, index }, ptr, nbytes);
+}
+
 /* ---------------------------------------------------------------- the allocator's view of streams */
 static void *alloc_ops_current(void) { return (void *)native_of(current_stream); }
 static void *alloc_ops_mark(void *stream)

@@ -188,6 +188,10 @@ extern const mt_backend mt_cuda_backend;
    that includes cuda_runtime_api.h) is the same function. Under emulation
    streams are synchronous and any stream value, NULL included, is fine. */
 void *mt_cuda_current_stream_handle(void);
+/* Scratch memory for a wrapper's temporaries (e.g. a two-pass reduction's
+   partial states): the caching allocator of the calling thread's device. */
+void *mt_cuda_scratch_alloc(size_t nbytes);
+void mt_cuda_scratch_free(void *ptr, size_t nbytes);
 
 #ifdef __cplusplus
 }

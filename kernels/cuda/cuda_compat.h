@@ -427,4 +427,10 @@ static inline unsigned long long mt_emu_umul64hi_(unsigned long long a, unsigned
 #define __umul64hi(a, b) mt_emu_umul64hi_(a, b)
 
 #endif /* __CUDACC__ */
+
+/* ================================================================ both builds */
+/* The stream every launch goes on: the calling thread's current stream
+   (MT_CUDA_FN(current_stream_handle), declared in cuda_kernels.h). */
+#define MT_STREAM() ((cudaStream_t)MT_CUDA_FN(current_stream_handle)())
+
 #endif

@@ -6,7 +6,7 @@
  * files get it from cuda_compat.h; a host file defines it before including
  * this header (host/cuda_backend.c, host/cuda_emu_backend.c).
  *
- * A wrapper launches on the backend's current stream, checks the launch
+ * A wrapper launches on the calling thread's current stream, checks the launch
  * (cudaGetLastError) and records failures through mt_device_record_error, so
  * that the engine reports them.
  */
@@ -25,6 +25,21 @@ extern "C" {
    the message ("<what>: <CUDA error name>"), as CUDA reports asynchronous
    errors at the next call. */
 void mt_device_record_error(const char *what, int code, const char *code_name);
+
+/* The wrappers' two other hooks into the host runtime, named per build like
+   the wrappers (mt_cuda_... in host/cuda_runtime.c, mt_cuda_emu_... in
+   host/cuda_emu_backend.c):
+   - the calling thread's current stream (an opaque cudaStream_t; NULL, the
+     legacy default stream, when none was set, and always under emulation,
+     whose launches are synchronous); every launch goes on it, so one
+     thread's work stays in its stream's order (MT_STREAM() in cuda_compat.h);
+   - scratch memory for a kernel's temporaries from the engine's caching
+     allocator of the current device, reused in stream order (cudaMalloc and
+     cudaFree would call the driver and synchronise the device on every
+     step); NULL on failure, with the engine error set. */
+void *MT_CUDA_FN(current_stream_handle)(void);
+void *MT_CUDA_FN(scratch_alloc)(size_t nbytes);
+void MT_CUDA_FN(scratch_free)(void *ptr, size_t nbytes);
 
 /* elementwise.cu */
 void MT_CUDA_FN(copy)(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype, const void *src);

@@ -30,8 +30,9 @@
  *     count is below 2^31, a 64-bit division otherwise. The loop travels by
  *     value as a kernel argument (ew_index, about 400 bytes).
  *
- * Every wrapper launches on ew_stream(), checks the launch with
- * cudaGetLastError() and reports a failure with mt_device_record_error.
+ * Every wrapper launches on MT_STREAM() (the calling thread's current
+ * stream), checks the launch with cudaGetLastError() and reports a failure
+ * with mt_device_record_error.
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -49,9 +50,6 @@
 #endif
 
 /* ================================================================ host helpers */
-/* The stream every launch of this file goes on: the one place to change when
-   the runtime hands out streams. */
-static cudaStream_t ew_stream(void) { return 0; }
 
 /* Blocks for `units` work items (elements or vectors), one per thread, capped. */
 static int ew_grid(int64_t units)
@@ -291,7 +289,7 @@ extern "C" void MT_CUDA_FN(copy)(const mt_loop *loop, mt_dtype dst_dtype, void *
     int64_t n = ew_index_build(&ix, loop, 2);
     size_t size = mt_dtype_size(dst_dtype);
     if (n <= 0 || size == 0 || mt_dtype_size(src_dtype) == 0) return;
-    cudaStream_t stream = ew_stream();
+    cudaStream_t stream = MT_STREAM();
     int move = dst_dtype == src_dtype || (dst_dtype == MT_U8 && src_dtype == MT_BOOL);
     if (!move) {
         MT_LAUNCH(k_convert, ew_grid(n), EW_THREADS, 0, stream, ix, n, dst_dtype, dst, src_dtype, src);
@@ -344,7 +342,7 @@ extern "C" void MT_CUDA_FN(fill)(mt_dtype dtype, int64_t n, void *dst, double va
     memcpy(&pattern, bytes, sizeof pattern);
     int64_t per = 16 / (int64_t)size;
     int64_t nvec = ew_aligned16(dst) ? n / per : 0;
-    cudaStream_t stream = ew_stream();
+    cudaStream_t stream = MT_STREAM();
     MT_LAUNCH(k_fill, ew_grid(nvec > 0 ? nvec : n), EW_THREADS, 0, stream, n, (int)size, nvec, pattern, dst);
     ew_check("cuda fill kernel");
 }
@@ -370,7 +368,7 @@ static __global__ void k_arange(mt_dtype dtype, int64_t n, double start, double 
 extern "C" void MT_CUDA_FN(arange)(mt_dtype dtype, int64_t n, double start, double step, void *dst)
 {
     if (n <= 0 || mt_dtype_size(dtype) == 0) return;
-    cudaStream_t stream = ew_stream();
+    cudaStream_t stream = MT_STREAM();
     MT_LAUNCH(k_arange, ew_grid(n), EW_THREADS, 0, stream, dtype, n, start, step, dst);
     ew_check("cuda arange kernel");
 }
@@ -544,7 +542,7 @@ extern "C" void MT_CUDA_FN(unary)(mt_unary_kind kind, mt_dtype dtype, int64_t n,
 {
     if (n <= 0) return;
     double p0 = params ? params[0] : 0, p1 = params ? params[1] : 0;
-    cudaStream_t stream = ew_stream();
+    cudaStream_t stream = MT_STREAM();
     if (dtype == MT_F32) {
         int64_t nvec = ew_vectors(n, EW_W_f32, x, y, NULL, NULL);
         MT_LAUNCH(k_unary_f32, ew_grid(nvec > 0 ? nvec : n), EW_THREADS, 0, stream, kind, n, nvec,
@@ -564,7 +562,7 @@ extern "C" void MT_CUDA_FN(unary_backward)(mt_unary_kind kind, mt_dtype dtype, i
 {
     if (n <= 0) return;
     double p0 = params ? params[0] : 0, p1 = params ? params[1] : 0;
-    cudaStream_t stream = ew_stream();
+    cudaStream_t stream = MT_STREAM();
     if (dtype == MT_F32) {
         int64_t nvec = ew_vectors(n, EW_W_f32, x, y, dy, dx);
         MT_LAUNCH(k_unary_backward_f32, ew_grid(nvec > 0 ? nvec : n), EW_THREADS, 0, stream, kind, n, nvec,
@@ -705,7 +703,7 @@ extern "C" void MT_CUDA_FN(binary)(mt_binary_kind kind, mt_dtype dtype, const mt
     ew_index ix;
     int64_t n = ew_index_build(&ix, loop, 3);
     if (n <= 0) return;
-    cudaStream_t stream = ew_stream();
+    cudaStream_t stream = MT_STREAM();
     switch (dtype) {
     case MT_F32: EW_LAUNCH_BINARY_OR_VEC(f32); break;
     case MT_F64: EW_LAUNCH_BINARY_OR_VEC(f64); break;
@@ -742,7 +740,7 @@ extern "C" void MT_CUDA_FN(where)(mt_dtype dtype, const mt_loop *loop, void *out
     ew_index ix;
     int64_t n = ew_index_build(&ix, loop, 4);
     if (n <= 0) return;
-    cudaStream_t stream = ew_stream();
+    cudaStream_t stream = MT_STREAM();
     const uint8_t *c = (const uint8_t *)cond;
     switch (mt_dtype_size(dtype)) {
     case 1:

@@ -68,7 +68,7 @@ void MT_CUDA_FN(nll_forward)(mt_dtype dtype, int64_t n, int64_t c, const void *l
                              const void *weight, int64_t ignore_index, void *out)
 {
     if (n <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     unsigned grid = nll_grid(n);
     if (dtype == MT_F32)
         MT_LAUNCH(nll_forward_f32, grid, NLL_THREADS, 0, stream, n, c, (const float *)logp, target,
@@ -83,7 +83,7 @@ void MT_CUDA_FN(nll_backward)(mt_dtype dtype, int64_t n, int64_t c, const int64_
                               int64_t ignore_index, const void *dout, void *dlogp)
 {
     if (n <= 0 || c <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     int64_t total = n * c;
     unsigned grid = nll_grid(total);
     int small = total <= (int64_t)UINT32_MAX ? 1 : 0;   /* every element index fits 32 bits */

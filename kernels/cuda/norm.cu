@@ -331,7 +331,7 @@ void MT_CUDA_FN(batch_norm_forward)(mt_dtype dtype, int64_t n, int64_t c, int64_
 {
     if (c <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
     if (l <= 0) { n = 0; l = 1; }   /* no values: the statistics alone (the rows kernel, with no rows) */
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     int tr = training ? 1 : 0;
     if (l == 1) {
         dim3 block = bn_rows_block(n, c);
@@ -367,7 +367,7 @@ void MT_CUDA_FN(batch_norm_backward)(mt_dtype dtype, int64_t n, int64_t c, int64
     int tr = training ? 1 : 0;
     int need_sums = (dweight || dbias || (training && dx)) ? 1 : 0;
     if (!need_sums && !dx) return;
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     if (l == 1) {
         dim3 block = bn_rows_block(n, c);
         unsigned grid = (unsigned)((c + block.x - 1) / block.x);

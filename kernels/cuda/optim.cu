@@ -173,7 +173,7 @@ void MT_CUDA_FN(sgd_step)(mt_dtype dtype, int64_t n, void *param, const void *gr
                           bool nesterov, bool first_step)
 {
     if (n <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     int has_momentum = momentum != 0 ? 1 : 0, nest = nesterov ? 1 : 0, first = first_step ? 1 : 0;
     int vec = opt_aligned16(param, grad, has_momentum ? momentum_buf : NULL, NULL, NULL) ? 1 : 0;
     if (dtype == MT_F32)
@@ -191,7 +191,7 @@ void MT_CUDA_FN(adam_step)(mt_dtype dtype, int64_t n, void *param, const void *g
                            double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step)
 {
     if (n <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     /* the step's scalars, exactly as kernels/cpu/optim.c forms them */
     double bc1 = 1 - pow(beta1, (double)step), bc2 = 1 - pow(beta2, (double)step);
     double step_size = lr / bc1, inv_sqrt_bc2 = 1 / sqrt(bc2), decay = 1 - lr * weight_decay;

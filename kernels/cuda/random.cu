@@ -40,9 +40,6 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
-/* The stream every launch of this file goes on: the one place to change when
-   the runtime hands out streams. */
-static cudaStream_t rng_stream(void) { return 0; }
 
 /* The draw's constants, prepared on the host as kernels/cpu/random.c does. */
 typedef struct rng_params {
@@ -155,7 +152,7 @@ extern "C" void MT_CUDA_FN(random)(mt_random_kind kind, mt_dtype dtype, int64_t 
     uint64_t first = offset >> 1, last = (offset + (uint64_t)n - 1) >> 1, nblocks = last - first + 1;
     uint64_t blocks = (nblocks + RNG_THREADS - 1) / RNG_THREADS;
     int grid = blocks > RNG_MAX_BLOCKS ? RNG_MAX_BLOCKS : (int)blocks;
-    cudaStream_t stream = rng_stream();
+    cudaStream_t stream = MT_STREAM();
     MT_LAUNCH(k_random, grid, RNG_THREADS, 0, stream, kind, dtype, first, nblocks, seed, offset, (uint64_t)n, p, out);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) mt_device_record_error("cuda random kernel", (int)e, cudaGetErrorName(e));

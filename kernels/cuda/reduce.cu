@@ -44,10 +44,9 @@
  * (grid.y); each (output, chunk) writes its state to a scratch buffer laid out
  * [parts][outputs], and the finish kernel (one thread per output) merges the
  * parts in order and writes the result.
- * Scratch memory (the parts' states, var's means) comes from cudaMalloc /
- * cudaFree inside the wrapper for now (under emulation the emulator's); it
- * moves onto the runtime's caching allocator once that offers a hook. Only
- * split shapes and var allocate.
+ * Scratch memory (the parts' states, var's means) comes from the engine's
+ * caching allocator (MT_CUDA_FN(scratch_alloc), reused in stream order, no
+ * device synchronisation). Only split shapes and var allocate.
  *
  * Softmax over the same axis:
  *   forward   one read computes m = max_j x_j and s = sum_j exp(x_j - m)
@@ -659,7 +658,7 @@ static void record(const char *what, cudaError_t code)
 extern "C" void MT_CUDA_FN(reduce)(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
                                    const void *x, void *out, double param)
 {
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     if (outer <= 0 || n <= 0 || inner <= 0) return;   /* nothing to reduce (the engine fills n == 0) */
     bool is_float = dtype == MT_F32 || dtype == MT_F64;
     bool known = is_float || dtype == MT_I32 || dtype == MT_I64 || dtype == MT_U8 || dtype == MT_BOOL;
@@ -678,8 +677,8 @@ extern "C" void MT_CUDA_FN(reduce)(mt_reduce_kind kind, mt_dtype dtype, int64_t 
     size_t part_bytes = p.parts > 1 ? (size_t)p.parts * (size_t)p.outputs * RED_STATE_MAX : 0;
     void *scratch = NULL;
     if (mean_bytes + part_bytes > 0) {
-        cudaError_t e = cudaMalloc(&scratch, mean_bytes + part_bytes);
-        if (e != cudaSuccess) { record("reduce: scratch memory (cudaMalloc)", e); return; }
+        scratch = MT_CUDA_FN(scratch_alloc)(mean_bytes + part_bytes);
+        if (!scratch) { record("reduce: scratch memory", cudaErrorMemoryAllocation); return; }
     }
     double *mean = (double *)scratch;
     const double *no_aux = NULL;
@@ -701,16 +700,13 @@ extern "C" void MT_CUDA_FN(reduce)(mt_reduce_kind kind, mt_dtype dtype, int64_t 
         break;
     }
     if (e != cudaSuccess) record("reduce: kernel launch", e);
-    if (scratch) {
-        cudaError_t f = cudaFree(scratch);
-        if (f != cudaSuccess && e == cudaSuccess) record("reduce: scratch memory (cudaFree)", f);
-    }
+    if (scratch) MT_CUDA_FN(scratch_free)(scratch, mean_bytes + part_bytes);
 }
 
 extern "C" void MT_CUDA_FN(softmax)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
                                     const void *x, void *y)
 {
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     if (outer <= 0 || n <= 0 || inner <= 0) return;
     if (dtype != MT_F32 && dtype != MT_F64) { record("softmax: dtype is not f32 or f64", cudaErrorInvalidValue); return; }
     int log_ = log ? 1 : 0;
@@ -743,7 +739,7 @@ extern "C" void MT_CUDA_FN(softmax)(bool log, mt_dtype dtype, int64_t outer, int
 extern "C" void MT_CUDA_FN(softmax_backward)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
                                              const void *y, const void *dy, void *dx)
 {
-    cudaStream_t stream = 0;
+    cudaStream_t stream = MT_STREAM();
     if (outer <= 0 || n <= 0 || inner <= 0) return;
     if (dtype != MT_F32 && dtype != MT_F64) {
         record("softmax_backward: dtype is not f32 or f64", cudaErrorInvalidValue);
