@@ -192,6 +192,7 @@ typedef struct emu_launch {
     size_t shmem;
     bool shuffle;
     uint64_t seed;              /* this launch's */
+    uint64_t rotate;            /* shuffled mode: OS threads take blocks (b + rotate) % blocks */
     atomic_int failed;          /* first error wins */
     int code;
     char msg[640];
@@ -938,6 +939,8 @@ static void run_block(emu_worker *w, const emu_launch *L, uint64_t b)
     w->cur_fiber = NULL;
 }
 
+static uint64_t nblocks_of(const emu_launch *L) { return (uint64_t)L->grid.x * L->grid.y * L->grid.z; }
+
 static void run_blocks(const emu_launch *L, uint64_t b0, uint64_t b1)
 {
     emu_worker *w = worker_get();
@@ -962,7 +965,7 @@ static void run_blocks(const emu_launch *L, uint64_t b0, uint64_t b1)
     uint64_t done = 0;
     for (uint64_t b = b0; b < b1; b++) {
         if (atomic_load_explicit(&((emu_launch *)L)->failed, memory_order_relaxed)) break;
-        run_block(w, L, b);
+        run_block(w, L, L->rotate ? (b + L->rotate) % nblocks_of(L) : b);
         done++;
     }
     w->in_block = false;
@@ -1010,6 +1013,13 @@ int mt_emu_launch(const char *name, const void *kernel_id, mt_emu_dim3 grid, mt_
     if (L.shuffle) {
         uint64_t s = atomic_load(&g_seed) ^ (launch_no * 0x9E3779B97F4A7C15ull);
         L.seed = splitmix64(&s);
+        /* Static __shared__ memory is a thread_local of the OS thread running
+           the block and keeps the last block's values; with the blocks dealt
+           out to OS threads the same way in every launch, a block would find
+           its own values of the previous launch and a missing barrier could
+           read the right number. Rotating the deal makes them another
+           block's. */
+        L.rotate = L.seed % ((uint64_t)grid.x * grid.y * grid.z);
     }
     atomic_fetch_add(&g_stats.launches, 1);
 
