@@ -445,17 +445,26 @@ mt_status mt_normal_(mt_tensor *t, mt_generator *gen, double mean, double std)
 mt_tensor *mt_randperm(mt_generator *gen, int64_t n)
 {
     if (n < 0) { mt_set_error(MT_ERR_ARGUMENT, "randperm: n = %" PRId64 " is negative", n); return NULL; }
+    /* Fisher-Yates driven by uniform keys, on the host: the keys are drawn on
+       the default device (the same numbers on every backend) and read back,
+       and the permutation is copied to the default device */
     mt_tensor *keys = mt_rand(gen, MT_F64, 1, &n);
-    mt_tensor *perm = mt_arange(MT_I64, 0, (double)n, 1);
-    if (!keys || !perm) { mt_free(keys); mt_free(perm); return NULL; }
-    /* Fisher-Yates driven by the uniform keys: deterministic given the generator */
-    int64_t *p = mt_ptr(perm);
-    const double *u = mt_ptr(keys);
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)(u[i] * (double)(i + 1));
-        if (j > i) j = i;
-        int64_t tmp = p[i]; p[i] = p[j]; p[j] = tmp;
+    double *u = malloc((size_t)(n ? n : 1) * sizeof *u);
+    int64_t *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    mt_tensor *perm = NULL;
+    if (!keys || !u || !p) {
+        if (keys) mt_set_error(MT_ERR_MEMORY, "randperm: out of memory for %" PRId64 " elements", n);
+    } else if (mt_to_data(keys, MT_F64, u) == MT_OK) {
+        for (int64_t i = 0; i < n; i++) p[i] = i;
+        for (int64_t i = n - 1; i > 0; i--) {
+            int64_t j = (int64_t)(u[i] * (double)(i + 1));
+            if (j > i) j = i;
+            int64_t tmp = p[i]; p[i] = p[j]; p[j] = tmp;
+        }
+        perm = mt_from_data(MT_I64, 1, &n, p);
     }
+    free(u);
+    free(p);
     mt_free(keys);
     return perm;
 }

@@ -331,6 +331,13 @@ void mt_check_op(const mt_op_case *c)
 }
 
 /* ---------------------------------------------------------------- fixtures */
+/* The tests build their inputs with the default device and read results
+   through host pointers: they run on the CPU unless MYTORCH_DEVICE says
+   otherwise (on a GPU machine cuda would be the default). The harness and
+   the device tests name cuda and cuda-emu explicitly. Runs in every test
+   process before main. */
+__attribute__((constructor)) static void tests_default_to_cpu(void) { setenv("MYTORCH_DEVICE", "cpu", 0); }
+
 static _Thread_local mt_scope test_scope;
 void mt_test_setup(void) { mt_clear_error(); test_scope = mt_scope_begin(); }
 void mt_test_teardown(void) { mt_scope_end(test_scope); }

@@ -77,7 +77,8 @@ static table read_table(void)
     if (!tsv_path)
         cr_skip_test("no CUDA resource report: this build had no CUDA toolkit (nvcc), so the kernels were only "
                      "compiled for the SIMT emulator (configure with the toolkit on PATH, or -DMYTORCH_CUDA=ON)");
-    const char *path = tsv_path;
+    /* MT_CUDA_RESOURCES_TSV: the table of a build run elsewhere (scripts/gpu_check.sh) */
+    const char *path = getenv("MT_CUDA_RESOURCES_TSV") ? getenv("MT_CUDA_RESOURCES_TSV") : tsv_path;
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "%s is missing: the build writes it (target mytorch_cuda_resources_data, "
                           "scripts/cuda_resources.sh --tsv)", path);
@@ -152,6 +153,7 @@ static char *read_docs_page(void)
 #else
     const char *path = "docs/kernels/resources.md";
 #endif
+    if (getenv("MT_CUDA_RESOURCES_DOCS")) path = getenv("MT_CUDA_RESOURCES_DOCS");   /* a build run elsewhere */
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     char *buf = NULL;
