@@ -3,9 +3,13 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- ref tensors */
 int64_t ref_numel(const ref_tensor *t)
@@ -341,3 +345,34 @@ __attribute__((constructor)) static void tests_default_to_cpu(void) { setenv("MY
 static _Thread_local mt_scope test_scope;
 void mt_test_setup(void) { mt_clear_error(); test_scope = mt_scope_begin(); }
 void mt_test_teardown(void) { mt_scope_end(test_scope); }
+
+/* ---------------------------------------------------------------- temporary folders */
+void mt_test_temp_dir(char *buf, size_t size, const char *tag)
+{
+    struct stat st;
+    bool shm = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0;
+    snprintf(buf, size, "%s/mt_%s_XXXXXX", shm ? "/dev/shm" : "/tmp", tag);
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp %s: %s", buf, strerror(errno));
+}
+
+void mt_test_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            mt_test_remove_tree(sub);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}

@@ -74,6 +74,14 @@ void mt_check_op(const mt_op_case *c);
     { .ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .shape = {__VA_ARGS__}, .lo = (lo_), .hi = (hi_) }
 #define MT_SPEC0(lo_, hi_) { .ndim = 0, .lo = (lo_), .hi = (hi_) }
 
+/* A fresh folder for a test's files, written into buf (size >= 64):
+   "<base>/mt_<tag>_XXXXXX" with base /dev/shm when it is writable (the npy
+   and checkpoint writers fsync every file, which is slow on a disk), else
+   /tmp. Fails the test when it cannot be made. */
+void mt_test_temp_dir(char *buf, size_t size, const char *tag);
+/* Removes path and everything below it (links are removed, not followed). */
+void mt_test_remove_tree(const char *path);
+
 /* Opens a step scope around every Criterion test of a suite. */
 void mt_test_setup(void);
 void mt_test_teardown(void);

@@ -24,7 +24,6 @@
  */
 #include "harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -40,38 +39,15 @@
 
 static char tmp_dir[64];
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char sub[512];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                remove_tree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else unlink(path);
-}
-
 static void fd_setup(void)
 {
     mt_test_setup();
-    struct stat st;
-    const char *base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/mt_frames_XXXXXX", base);
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp: %s", strerror(errno));
+    mt_test_temp_dir(tmp_dir, sizeof tmp_dir, "frames");
 }
 
 static void fd_teardown(void)
 {
-    remove_tree(tmp_dir);
+    mt_test_remove_tree(tmp_dir);
     mt_test_teardown();
 }
 

@@ -13,7 +13,6 @@
  */
 #include "harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,26 +28,6 @@ enum { F = 6, N_PHONES_USED = 6 };
 static const int phones_used[N_PHONES_USED] = { 0, 1, 3, 17, 23, 31 };   /* [SIL] AA AH IH N T */
 
 static char tmp_dir[64];
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char sub[512];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                remove_tree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else unlink(path);
-}
 
 /* tmp_dir/name (a rotating set of buffers, so several can be live at once). */
 static const char *tmp_path(const char *name)
@@ -132,13 +111,12 @@ static const char *make_corpus(const char *name, int f)
 static void sf_setup(void)
 {
     mt_test_setup();
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/mt_speech_frames_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp: %s", strerror(errno));
+    mt_test_temp_dir(tmp_dir, sizeof tmp_dir, "speech_frames");
 }
 
 static void sf_teardown(void)
 {
-    remove_tree(tmp_dir);
+    mt_test_remove_tree(tmp_dir);
     mt_test_teardown();
 }
 
@@ -328,7 +306,7 @@ Test(speech_frames, predict_writes_one_row_per_frame, .init = sf_setup, .fini = 
     /* test-clean without its labels: predict needs none */
     char labels[600];
     snprintf(labels, sizeof labels, "%s/test-clean/labels", data);
-    remove_tree(labels);
+    mt_test_remove_tree(labels);
     mt_speech_frames_eval_opts eo = { .checkpoint = tmp_path("run/last.safetensors"), .data_dir = data,
                                       .split = "test-clean", .device = "cpu" };
     int64_t rows = 0;
