@@ -358,6 +358,13 @@ mt_tensor *mt_to_device(mt_tensor *t, mt_device device)
 /* ---------------------------------------------------------------- random */
 mt_generator mt_generator_new(uint64_t seed) { return (mt_generator){ seed, 0 }; }
 void mt_manual_seed(uint64_t seed) { mt_runtime_manual_seed(seed); }
+mt_generator mt_get_rng_state(void)
+{
+    mt_generator g;
+    mt_runtime_rng_state(&g.seed, &g.offset);
+    return g;
+}
+void mt_set_rng_state(mt_generator state) { mt_runtime_set_rng_state(state.seed, state.offset); }
 
 /* Reserves n counters of gen (or of the default generator). */
 static uint64_t take_counters(mt_generator *gen, uint64_t n, uint64_t *seed)

@@ -107,6 +107,11 @@ mt_status mt_to_data(const mt_tensor *t, mt_dtype dtype, void *dst);
 typedef struct mt_generator { uint64_t seed; uint64_t offset; } mt_generator;
 mt_generator mt_generator_new(uint64_t seed);
 void mt_manual_seed(uint64_t seed);   /* seeds the default generator */
+/* The default generator's state (torch.get_rng_state / set_rng_state): save
+   it with a checkpoint and restore it to resume dropout masks and other
+   draws exactly where a run stopped. */
+mt_generator mt_get_rng_state(void);
+void mt_set_rng_state(mt_generator state);
 /* gen may be NULL: the default generator. */
 mt_tensor *mt_rand(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape);    /* U[0,1) */
 mt_tensor *mt_randn(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t *shape);   /* N(0,1) */

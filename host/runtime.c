@@ -240,3 +240,20 @@ void mt_runtime_manual_seed(uint64_t seed)
     rng_offset = 0;
     pthread_mutex_unlock(&rng_lock);
 }
+
+/* The default generator's (seed, offset), read or replaced as one. */
+void mt_runtime_rng_state(uint64_t *seed, uint64_t *offset)
+{
+    pthread_mutex_lock(&rng_lock);
+    *seed = rng_seed;
+    *offset = rng_offset;
+    pthread_mutex_unlock(&rng_lock);
+}
+
+void mt_runtime_set_rng_state(uint64_t seed, uint64_t offset)
+{
+    pthread_mutex_lock(&rng_lock);
+    rng_seed = seed;
+    rng_offset = offset;
+    pthread_mutex_unlock(&rng_lock);
+}

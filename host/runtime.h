@@ -121,5 +121,7 @@ int  mt_get_num_threads(void);
 /* The seed and counter of the process-wide default random generator. */
 uint64_t mt_runtime_next_random_offset(uint64_t *seed_out, uint64_t count);
 void mt_runtime_manual_seed(uint64_t seed);
+void mt_runtime_rng_state(uint64_t *seed, uint64_t *offset);
+void mt_runtime_set_rng_state(uint64_t seed, uint64_t offset);
 
 #endif

@@ -454,3 +454,28 @@ Test(tensor, wrong_dtype, .init = mt_test_setup, .fini = mt_test_teardown)
     cr_assert(twice && twice->dtype == MT_I64, "%s", mt_last_error());
     cr_assert_eq(mt_get(twice, (int64_t[]){ 3 }), 6);
 }
+
+/* torch.get_rng_state / set_rng_state: restoring the default generator's
+   state repeats its draws, dropout masks included. */
+Test(tensor, rng_state_save_and_restore, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_manual_seed(42);
+    mt_tensor *warm = mt_rand(NULL, MT_F32, 1, (int64_t[]){ 5 });
+    cr_assert_not_null(warm);
+    mt_generator saved = mt_get_rng_state();
+    cr_assert_eq(saved.seed, 42u);
+    cr_assert_gt(saved.offset, 0u, "draws advance the offset");
+    mt_tensor *x = mt_ones(MT_F32, 1, (int64_t[]){ 64 });
+    mt_tensor *a = mt_randn(NULL, MT_F64, 1, (int64_t[]){ 7 });
+    mt_tensor *da = mt_dropout(x, 0.5, true, NULL);
+    mt_manual_seed(7);   /* something else in between */
+    mt_tensor *other = mt_rand(NULL, MT_F32, 1, (int64_t[]){ 3 });
+    mt_set_rng_state(saved);
+    mt_tensor *b = mt_randn(NULL, MT_F64, 1, (int64_t[]){ 7 });
+    mt_tensor *db = mt_dropout(x, 0.5, true, NULL);
+    cr_assert(a && b && da && db && other);
+    for (int64_t i = 0; i < 7; i++) cr_assert_eq(mt_get(a, &i), mt_get(b, &i), "element %lld", (long long)i);
+    for (int64_t i = 0; i < 64; i++) cr_assert_eq(mt_get(da, &i), mt_get(db, &i), "mask element %lld", (long long)i);
+    mt_generator now = mt_get_rng_state();
+    cr_assert(now.seed == 42 && now.offset > saved.offset);
+}
