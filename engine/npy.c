@@ -31,8 +31,9 @@
  *   3. Loading from a file or a buffer, and the .npz reader.
  *   4. Writing: the header exactly as np.save writes it (NumPy >= 1.23), the
  *      elements little-endian in C order, to "<path>.tmp.<pid>", flushed,
- *      fsync'ed and renamed over <path>; .npz archives are written by libzip
- *      into the same kind of temporary file.
+ *      fsync'ed (skipped with mt_npy_save_opts.no_sync, for bulk writers
+ *      that sync once at the end) and renamed over <path>; .npz archives are
+ *      written by libzip into the same kind of temporary file.
  *
  * Every error is reported as MT_ERR_IO (the file system), MT_ERR_FORMAT (a
  * malformed or truncated file), MT_ERR_DTYPE (a well-formed file whose dtype
@@ -1268,28 +1269,30 @@ static char *temp_name(const char *path)
     return tmp;
 }
 
-/* Flushes the finished temporary file tmp to disk and renames it over
-   w->path; removes tmp on failure. */
-static mt_status commit_temp(const npy_where *w, const char *tmp)
+/* Flushes the finished temporary file tmp to disk (unless sync is false)
+   and renames it over w->path; removes tmp on failure. */
+static mt_status commit_temp(const npy_where *w, const char *tmp, bool sync)
 {
     mt_status st = MT_OK;
-    int fd = open(tmp, O_RDWR);
-    if (fd < 0 || fsync(fd) != 0) st = npy_error(w, MT_ERR_IO, "cannot flush '%s' to disk: %s", tmp, strerror(errno));
-    if (fd >= 0 && close(fd) != 0 && st == MT_OK)
-        st = npy_error(w, MT_ERR_IO, "cannot close '%s': %s", tmp, strerror(errno));
+    if (sync) {
+        int fd = open(tmp, O_RDWR);
+        if (fd < 0 || fsync(fd) != 0) st = npy_error(w, MT_ERR_IO, "cannot flush '%s' to disk: %s", tmp, strerror(errno));
+        if (fd >= 0 && close(fd) != 0 && st == MT_OK)
+            st = npy_error(w, MT_ERR_IO, "cannot close '%s': %s", tmp, strerror(errno));
+    }
     if (st == MT_OK && rename(tmp, w->path) != 0)
         st = npy_error(w, MT_ERR_IO, "cannot rename '%s' to it: %s", tmp, strerror(errno));
     if (st != MT_OK) {
         unlink(tmp);
         return st;
     }
-    sync_parent_folder(w->path);
+    if (sync) sync_parent_folder(w->path);
     return MT_OK;
 }
 
 /* Writes size bytes to w->path through a temporary file. On failure the
    path is untouched and no temporary file is left. */
-static mt_status write_atomic(const npy_where *w, const void *data, size_t size)
+static mt_status write_atomic(const npy_where *w, const void *data, size_t size, bool sync)
 {
     char *tmp = temp_name(w->path);
     if (!tmp) return npy_error(w, MT_ERR_MEMORY, "out of memory");
@@ -1303,13 +1306,15 @@ static mt_status write_atomic(const npy_where *w, const void *data, size_t size)
     if ((size && fwrite(data, 1, size, f) != size) || fflush(f) != 0)
         st = npy_error(w, MT_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
     if (fclose(f) != 0 && st == MT_OK) st = npy_error(w, MT_ERR_IO, "cannot close '%s': %s", tmp, strerror(errno));
-    if (st == MT_OK) st = commit_temp(w, tmp);
+    if (st == MT_OK) st = commit_temp(w, tmp, sync);
     else unlink(tmp);
     free(tmp);
     return st;
 }
 
-mt_status mt_npy_save(const char *path, const mt_tensor *t)
+mt_status mt_npy_save(const char *path, const mt_tensor *t) { return mt_npy_save_with(path, t, NULL); }
+
+mt_status mt_npy_save_with(const char *path, const mt_tensor *t, const mt_npy_save_opts *opts)
 {
     if (!path) return mt_set_error(MT_ERR_ARGUMENT, "npy: path is NULL");
     npy_where w = { "npy", path, NULL };
@@ -1317,12 +1322,18 @@ mt_status mt_npy_save(const char *path, const mt_tensor *t)
     size_t size;
     mt_status st = npy_tensor_image(&w, t, &image, &size);
     if (st != MT_OK) return st;
-    st = write_atomic(&w, image, size);
+    st = write_atomic(&w, image, size, !(opts && opts->no_sync));
     free(image);
     return st;
 }
 
 mt_status mt_npy_save_strings(const char *path, int64_t n, const char *const *strings)
+{
+    return mt_npy_save_strings_with(path, n, strings, NULL);
+}
+
+mt_status mt_npy_save_strings_with(const char *path, int64_t n, const char *const *strings,
+                                   const mt_npy_save_opts *opts)
 {
     if (!path) return mt_set_error(MT_ERR_ARGUMENT, "npy: path is NULL");
     npy_where w = { "npy", path, NULL };
@@ -1357,7 +1368,7 @@ mt_status mt_npy_save_strings(const char *path, int64_t n, const char *const *st
             store_le(e, cp, 4);
         }
     }
-    mt_status st = write_atomic(&w, image, size);
+    mt_status st = write_atomic(&w, image, size, !(opts && opts->no_sync));
     free(image);
     return st;
 }
@@ -1381,7 +1392,7 @@ mt_status mt_npz_save(const char *path, mt_tensor_list tensors, bool compressed)
                 return npy_error(&w, MT_ERR_ARGUMENT, "tensor name '%.96s' appears twice", name);
         if (!tensors.items[i].tensor) return npy_error(&w, MT_ERR_ARGUMENT, "tensor '%.96s' is NULL", name);
     }
-    if (n == 0) return write_atomic(&w, empty_zip, sizeof empty_zip);   /* libzip writes no empty archive */
+    if (n == 0) return write_atomic(&w, empty_zip, sizeof empty_zip, true);   /* libzip writes no empty archive */
 
     char *tmp = temp_name(path);
     if (!tmp) return npy_error(&w, MT_ERR_MEMORY, "out of memory");
@@ -1431,7 +1442,7 @@ mt_status mt_npz_save(const char *path, mt_tensor_list tensors, bool compressed)
         else st = zip_failed(&w, MT_ERR_IO, "cannot write the archive", zip_get_error(zip));
     }
     if (zip) zip_discard(zip);
-    if (st == MT_OK) st = commit_temp(&w, tmp);
+    if (st == MT_OK) st = commit_temp(&w, tmp, true);
     else unlink(tmp);
     free(tmp);
     return st;

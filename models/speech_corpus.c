@@ -9,12 +9,20 @@
  * so the output is the same with any number of jobs. Workers send a fixed-size
  * record per utterance (and, at the end, their engine-phone counts) through a
  * pipe; the parent sums them into the manifest.
+ *
+ * Durability: the .npy files are written atomically (temporary file +
+ * rename) but without a per-file fsync (about 7 ms each on a disk, 7,200
+ * files for the default size); the parent makes them durable with one
+ * syncfs(2) once every worker is done, and only then writes the manifest
+ * (synced too), so a manifest on disk means a complete corpus.
  */
+#define _GNU_SOURCE   /* syncfs */
 #include "models/speech_corpus.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -774,21 +782,22 @@ static mt_status make_utterance(const mt_speech_corpus_opts *opts, const mt_spee
     seq[n_seq++] = mt_speech_phone_name(MT_PHONE_EOS);
 
     const char *dir = opts->out_dir, *split = split_names[utt->split];
+    const mt_npy_save_opts no_sync = { .no_sync = true };   /* synced once at the end (sync_corpus) */
     {
         int64_t shape[2] = { T, dim };
         mt_tensor *x = mt_from_blob(MT_F32, 2, shape, feat);
         snprintf(path, sizeof path, "%s/%s/mfcc/%s.npy", dir, split, utt->id);
-        st = x ? mt_npy_save(path, x) : mt_last_status();
+        st = x ? mt_npy_save_with(path, x, &no_sync) : mt_last_status();
         mt_free(x);
         if (st != MT_OK) goto done;
         mt_tensor *y = mt_from_blob(MT_I64, 1, shape, labels);
         snprintf(path, sizeof path, "%s/%s/labels/%s.npy", dir, split, utt->id);
-        st = y ? mt_npy_save(path, y) : mt_last_status();
+        st = y ? mt_npy_save_with(path, y, &no_sync) : mt_last_status();
         mt_free(y);
         if (st != MT_OK) goto done;
     }
     snprintf(path, sizeof path, "%s/%s/transcript/%s.npy", dir, split, utt->id);
-    if ((st = mt_npy_save_strings(path, n_seq, seq)) != MT_OK) goto done;
+    if ((st = mt_npy_save_strings_with(path, n_seq, seq, &no_sync)) != MT_OK) goto done;
     {
         char line[MAX_SENTENCE + MAX_WORDS + 2];
         snprintf(line, sizeof line, "%s\n", sent->text);
@@ -1118,6 +1127,19 @@ static mt_status write_manifest(const mt_speech_corpus_opts *opts, const mt_spee
 
 /* ---------------------------------------------------------------- generate */
 
+/* Flushes everything written under dir to disk: one syncfs(2) of its file
+   system instead of an fsync per file. */
+static mt_status sync_corpus(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return mt_set_error(MT_ERR_IO, "speech: cannot open %s: %s", dir, strerror(errno));
+    int rc = syncfs(fd);
+    int err = errno;
+    close(fd);
+    if (rc != 0) return mt_set_error(MT_ERR_IO, "speech: cannot sync %s to disk: %s", dir, strerror(err));
+    return MT_OK;
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -1150,7 +1172,9 @@ mt_status mt_speech_corpus_generate(const mt_speech_corpus_opts *opts, mt_speech
     if (st == MT_OK && tot.oom) st = mt_set_error(MT_ERR_MEMORY, "speech: out of memory");
     if (st == MT_OK && tot.done != plan.n_utts)
         st = mt_set_error(MT_ERR_STATE, "speech: %d of %d utterances were made", tot.done, plan.n_utts);
+    if (st == MT_OK) st = sync_corpus(opts->out_dir);   /* the utterances' files */
     if (st == MT_OK) st = write_manifest(opts, &plan, &tot);
+    if (st == MT_OK) st = sync_corpus(opts->out_dir);   /* the manifest */
     if (st == MT_OK && report) {
         memset(report, 0, sizeof *report);
         for (int s = 0; s < MT_SPEECH_N_SPLITS; s++) {

@@ -1033,6 +1033,47 @@ Test(npy, save_replaces_and_leaves_no_temp, .init = npy_setup, .fini = npy_teard
     cr_expect(!temp_file_left());
 }
 
+/* The bulk writers' path (no fsync): the same bytes as the durable one, the
+   same atomic replace, no temporary file left, the same errors. */
+Test(npy, save_without_sync_writes_the_same_bytes, .init = npy_setup, .fini = npy_teardown)
+{
+    const mt_npy_save_opts no_sync = { .no_sync = true }, durable = { 0 };
+    mt_tensor *ts[16];
+    const char *names[16];
+    int n = sample_tensors(ts, names);
+    for (int i = 0; i < n; i++) {
+        cr_assert_not_null(ts[i], "%s: %s", names[i], mt_last_error());
+        cr_assert_eq(mt_npy_save(tmp_path("durable.npy"), ts[i]), MT_OK, "%s: %s", names[i], mt_last_error());
+        cr_assert_eq(mt_npy_save_with(tmp_path("fast.npy"), ts[i], &no_sync), MT_OK, "%s: %s", names[i], mt_last_error());
+        assert_file_equal(tmp_path("durable.npy"), tmp_path("fast.npy"));
+        cr_assert_eq(mt_npy_save_with(tmp_path("zeroed.npy"), ts[i], &durable), MT_OK, "%s", mt_last_error());
+        assert_file_equal(tmp_path("durable.npy"), tmp_path("zeroed.npy"));
+    }
+    /* against NumPy's own bytes too */
+    mt_tensor *f4 = mt_sub(mt_mul(mt_arange(MT_F32, 0, 12, 1), mt_scalar(MT_F32, 0.5)), mt_scalar(MT_F32, 2));
+    cr_assert_eq(mt_npy_save_with(tmp_path("np_f4.npy"), mt_reshape(f4, MT_SHAPE(3, 4)), &no_sync), MT_OK);
+    assert_file_equal(tmp_path("np_f4.npy"), fixture("np_f4.npy"));
+    cr_assert_eq(mt_npy_save_strings_with(tmp_path("t.npy"), 6, transcript, &no_sync), MT_OK, "%s", mt_last_error());
+    assert_file_equal(tmp_path("t.npy"), fixture("np_transcript.npy"));
+    cr_assert_eq(mt_npy_save_strings_with(tmp_path("n.npy"), 6, non_ascii, NULL), MT_OK, "%s", mt_last_error());
+    assert_file_equal(tmp_path("n.npy"), fixture("np_nonascii.npy"));
+
+    /* replaces an existing file; a failed save keeps it */
+    const char *path = tmp_path("r.npy");
+    cr_assert_eq(mt_npy_save_with(path, mt_zeros(MT_F64, MT_SHAPE(100)), &no_sync), MT_OK);
+    cr_assert_eq(mt_npy_save_with(path, mt_scalar(MT_I32, 7), &no_sync), MT_OK);
+    mt_tensor *t = mt_npy_load(path);
+    expect_shape(t, 0, NULL, "replaced");
+    cr_expect_eq(mt_item(t), 7);
+    expect_error(mt_npy_save_with(path, NULL, &no_sync), MT_ERR_ARGUMENT, "npy: ", "NULL tensor");
+    expect_error(mt_npy_save_strings_with(path, 2, (const char *const[]){ "ok", "\xc3" }, &no_sync), MT_ERR_ARGUMENT,
+                 "not valid UTF-8", "bad UTF-8");
+    expect_error(mt_npy_save_with(tmp_path("no/such/folder.npy"), t, &no_sync), MT_ERR_IO,
+                 "cannot create the temporary file", "missing folder");
+    cr_expect_eq(mt_item(mt_npy_load(path)), 7, "a failed save changed the file");
+    cr_expect(!temp_file_left(), "a temporary file was left behind");
+}
+
 /* Loaded tensors follow the scope rules of any new tensor. */
 Test(npy, loaded_tensors_belong_to_the_scope, .init = npy_setup, .fini = npy_teardown)
 {
