@@ -246,6 +246,9 @@ void mt_bench_write_json(FILE *f, const mt_bench_result *results, int n)
                 else fputs(", \"peak\": null, \"fraction_of_peak\": null", f);
             }
         }
+        if (r->has_loader)
+            fprintf(f, ", \"loader_wait_ms\": %.4f, \"loader_wait_max_ms\": %.4f, \"data_frames\": %lld",
+                    r->loader_wait_ms, r->loader_wait_max_ms, (long long)r->data_frames);
         fprintf(f, ", \"peak_rss_mb\": %.1f}%s\n", r->peak_rss_mb, i + 1 < n ? "," : "");
     }
     fputs("]\n", f);
@@ -256,6 +259,8 @@ const mt_bench_workload mt_bench_workloads[] = {
       20, 3, mt_bench_gemm },
     { "mlp_speech", "one AdamW training step of the 495-1024-1024-512-43 MLP, batch 1024; samples/s",
       10, 2, mt_bench_mlp_speech },
+    { "mlp_speech_data", "mlp_speech's step fed by the frame loader from a corpus (needs --data DIR); samples/s",
+      20, 2, mt_bench_mlp_speech_data },
     { NULL, NULL, 0, 0, NULL },
 };
 

@@ -26,7 +26,8 @@ typedef struct mt_bench_opts {
     int threads;        /* CPU threads for kernels and the BLAS; 0: leave as configured */
     const char *device; /* as given: "cpu", "cuda", "cuda:1", "cuda-emu" */
     mt_device dev;      /* the device it names (the default device while the bench runs) */
-    uint64_t seed;      /* random inputs */
+    uint64_t seed;      /* random inputs (mlp_speech_data: the loader's order) */
+    const char *data_dir; /* mlp_speech_data: a corpus root from `mytorch data speech` */
 } mt_bench_opts;
 
 typedef struct mt_bench_result {
@@ -48,6 +49,11 @@ typedef struct mt_bench_result {
     const char *peak_unit;   /* "TFLOP/s" (fp32 or tf32, see peak_kind) or "GB/s" */
     const char *peak_kind;   /* "fp32", "tf32 tensor", "dram" */
     char device_name[64];    /* cuda: the GPU's name */
+    /* mlp_speech_data: the frame loader's share of the timed iterations */
+    bool has_loader;
+    double loader_wait_ms;     /* time the step waited for its batch, summed over the timed iterations */
+    double loader_wait_max_ms; /* the longest single wait */
+    int64_t data_frames;       /* training frames (examples) in the corpus */
 } mt_bench_result;
 
 /* One iteration of a workload; returns MT_OK or an error (mt_last_error). */
@@ -115,5 +121,10 @@ const mt_bench_workload *mt_bench_find(const char *name);
 
 int mt_bench_gemm(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 int mt_bench_mlp_speech(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
+int mt_bench_mlp_speech_data(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
+
+/* mlp_speech's model (from the current seed) on device, in training mode, and
+   its AdamW; the caller frees both. */
+mt_status mt_bench_mlp_speech_model(mt_device device, mt_module **net, mt_optimizer **opt);
 
 #endif

@@ -66,19 +66,26 @@ static mt_status setup(mlp_ctx *c, uint64_t seed, mt_device device)
     mt_generator gen = mt_generator_new(seed);
     c->x = mt_bench_to(mt_randn(&gen, MT_F32, MT_SHAPE(BATCH, INPUT)), device);
     c->y = mt_bench_to(mt_randint(&gen, MT_I64, MT_SHAPE(BATCH), 0, CLASSES), device);
-    c->net = mt_nn_sequential(
+    if (!c->x || !c->y) return mt_last_status();
+    return mt_bench_mlp_speech_model(device, &c->net, &c->opt);
+}
+
+mt_status mt_bench_mlp_speech_model(mt_device device, mt_module **net, mt_optimizer **opt)
+{
+    *opt = NULL;
+    *net = mt_nn_sequential(
         mt_nn_linear(INPUT, 1024, true), mt_nn_batch_norm1d(1024, (mt_bn_opts){ 0 }), mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
         mt_nn_linear(1024, 1024, true),  mt_nn_batch_norm1d(1024, (mt_bn_opts){ 0 }), mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
         mt_nn_linear(1024, 512, true),   mt_nn_batch_norm1d(512, (mt_bn_opts){ 0 }),  mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
         mt_nn_linear(512, CLASSES, true));
-    if (!c->x || !c->y || !c->net) return mt_last_status();
-    mt_status st = mt_module_to(c->net, device);
+    if (!*net) return mt_last_status();
+    mt_status st = mt_module_to(*net, device);
     if (st != MT_OK) return st;
-    mt_module_train(c->net, true);
-    mt_tensor_list params = mt_parameters(c->net);
-    c->opt = mt_adamw(params, (mt_adam_opts){ .lr = 1e-3, .weight_decay = 0.01 });
+    mt_module_train(*net, true);
+    mt_tensor_list params = mt_parameters(*net);
+    *opt = mt_adamw(params, (mt_adam_opts){ .lr = 1e-3, .weight_decay = 0.01 });
     mt_tensor_list_free(&params);
-    return c->opt ? MT_OK : mt_last_status();
+    return *opt ? MT_OK : mt_last_status();
 }
 
 /* Two steps from the seed on device: out = the two losses and the squared

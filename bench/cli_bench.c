@@ -17,10 +17,12 @@ static void describe(char *buf, size_t size)
         "timed iterations after warm-up, a throughput metric and the peak resident memory.\n"
         "--device cuda times with events and adds the achieved rate against the GPU's peak;\n"
         "--device cuda-emu (the CUDA kernels on the SIMT emulator) times nothing: each\n"
-        "workload runs once and compares a few values with the CPU (\"metric\": \"check\").\n\n"
+        "workload runs once and compares a few values with the CPU (\"metric\": \"check\").\n"
+        "mlp_speech_data times mlp_speech's step fed by the frame loader from --data DIR, a\n"
+        "corpus made by `mytorch data speech`, and adds the time the step waited for data.\n\n"
         "workloads:\n");
     for (const mt_bench_workload *w = mt_bench_workloads; w->name && used < size; w++)
-        used += (size_t)snprintf(buf + used, size - used, "  %-12s %s (default --iters %d --warmup %d)\n",
+        used += (size_t)snprintf(buf + used, size - used, "  %-16s %s (default --iters %d --warmup %d)\n",
                                  w->name, w->summary, w->default_iters, w->default_warmup);
 }
 
@@ -28,17 +30,18 @@ int mt_cli_bench(int argc, char **argv)
 {
     int iters = 0, warmup = -1, threads = 0;
     uint64_t seed = 0;
-    const char *out = NULL, *device = "cpu";
+    const char *out = NULL, *device = "cpu", *data = NULL;
     const mt_cli_option options[] = {
         { "iters",   MT_CLI_INT,    &iters,   1, 1e6, "N", "timed iterations (default: per workload)" },
         { "warmup",  MT_CLI_INT,    &warmup,  0, 1e6, "N", "untimed warm-up iterations (default: per workload)" },
         { "threads", MT_CLI_INT,    &threads, 1, 1024, "T", "CPU threads for kernels and the BLAS (default: as configured)" },
         { "seed",    MT_CLI_U64,    &seed,    1, 0, "S", "seed of the random inputs (default 0)" },
         { "device",  MT_CLI_STRING, &device,  1, 0, "DEV", "cpu (default), cuda, cuda:N or cuda-emu" },
+        { "data",    MT_CLI_STRING, &data,    1, 0, "DIR", "mlp_speech_data: the corpus (from `mytorch data speech`)" },
         { "out",     MT_CLI_STRING, &out,     1, 0, "FILE", "also write the JSON to FILE" },
         { NULL, 0, NULL, 0, 0, NULL, NULL },
     };
-    char description[2048];
+    char description[4096];
     describe(description, sizeof description);
     const mt_cli_command cmd = { "mytorch bench", "<name> [options]", description, options, 1, 1, "workload name" };
     const char *pos[1];
@@ -71,7 +74,7 @@ int mt_cli_bench(int argc, char **argv)
     mt_bench_opts opts = {
         .iters = iters > 0 ? iters : w->default_iters,
         .warmup = warmup >= 0 ? warmup : w->default_warmup,
-        .threads = threads, .device = device, .dev = dev, .seed = seed,
+        .threads = threads, .device = device, .dev = dev, .seed = seed, .data_dir = data,
     };
     if (dev.type == MT_DEVICE_CUDA_EMU)
         fprintf(stderr, "bench %s on %s: one checked iteration against the cpu (nothing is timed)...\n", w->name, device);
@@ -97,6 +100,10 @@ int mt_cli_bench(int argc, char **argv)
         fprintf(stderr, "  %-24s %-8s %10.2f %-9s (median %.3f ms, min %.3f, max %.3f)\n", results[i].name,
                 results[i].impl, results[i].value, results[i].metric,
                 results[i].median_ms, results[i].min_ms, results[i].max_ms);
+        if (results[i].has_loader)
+            fprintf(stderr, "  %-24s waited for data %.3f ms in %d steps (%.3f ms per step, longest %.3f ms)\n", "",
+                    results[i].loader_wait_ms, results[i].iters, results[i].loader_wait_ms / results[i].iters,
+                    results[i].loader_wait_max_ms);
         if (results[i].peak_unit && results[i].peak > 0)
             fprintf(stderr, "  %-24s %.3f %s = %.1f%% of the %s peak of %s (%.1f %s)\n", "", results[i].achieved,
                     results[i].peak_unit, 100.0 * results[i].achieved / results[i].peak, results[i].peak_kind,
