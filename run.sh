@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # run.sh - one command for each thing a newcomer wants on a fresh Debian machine.
 #
-#   ./run.sh demo     install what is missing, build (Release), run `mytorch train spirals`
+#   ./run.sh demo [train options]
+#                     install what is missing, build (Release), generate the default speech
+#                     corpus into data/speech-default (skipped when a complete one is there),
+#                     then train the frame-level phoneme classifier on the CPU for 2 epochs
+#                     (`mytorch train speech-frames`) into a new folder runs/demo-<date>-<time>,
+#                     ending with its dev and test frame accuracy and the majority-class
+#                     baseline; options go to the train command (e.g. --epochs 10, --device cuda)
+#   ./run.sh spirals [options]   build, then `mytorch train spirals` (the first demo: seconds)
 #   ./run.sh test     install what is missing, then everything CI checks (.ci/run runs this):
 #                     Release build + test suite, ASan/UBSan Debug build + test suite,
 #                     examples, and an install check (find_package and pkg-config consumers)
@@ -12,7 +19,8 @@
 # packages can be installed: cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev libzip-dev
 # flite1-dev libespeak-ng-dev libfftw3-dev libsamplerate0-dev fortunes-min wordnet-base (the speech data generator).
 # Environment: JOBS (parallel build jobs, default: number of cores),
-#              BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan).
+#              BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
+#              DEMO_DATA (the demo's corpus, default data/speech-default).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,6 +28,8 @@ cd "$ROOT"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 BUILD_DIR="${BUILD_DIR:-build}"
 ASAN_BUILD_DIR="${ASAN_BUILD_DIR:-build-asan}"
+DEMO_DATA="${DEMO_DATA:-data/speech-default}"
+DEMO_EPOCHS=2   # a few minutes on 2 CPU cores, about 90% dev accuracy (docs/speech-frames.md, "Results")
 PACKAGES=(cmake gcc g++ libc6-dev make pkg-config libopenblas-dev libopenblas-openmp-dev libcriterion-dev libzip-dev
           flite1-dev libespeak-ng-dev libfftw3-dev libsamplerate0-dev fortunes-min wordnet-base)
 
@@ -73,8 +83,71 @@ cmd_build() {
     configure_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 }
 
+build_cli() {         # only the `mytorch` program: quicker than the whole tree
+    install_deps
+    say "building mytorch (Release) in $BUILD_DIR"
+    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$BUILD_DIR" -j "$JOBS" --target mytorch_cli
+}
+
+# True when DIR holds a complete speech corpus of the default size made with
+# the generator's default settings. The generator writes manifest.json last,
+# once every other file is on disk, so a manifest means a complete corpus.
+corpus_ready() {      # dir
+    local m="$1/manifest.json"
+    [ -f "$m" ] &&
+        grep -q '"format": "mytorch-speech-corpus"' "$m" &&
+        grep -q '"generator": {"command": "mytorch data speech", "size": "default", "seed": 0,' "$m" &&
+        grep -q '"n_ceps": 15, "n_mels": 40,' "$m" &&
+        grep -q '"deltas": false, "delta_deltas": false, "cmvn": false' "$m"
+}
+
 cmd_demo() {
-    cmd_build
+    local start=$SECONDS
+    build_cli
+    local mytorch="./$BUILD_DIR/mytorch"
+
+    if corpus_ready "$DEMO_DATA"; then
+        say "using the speech corpus in $DEMO_DATA (its manifest.json: complete, size default, seed 0)"
+    else
+        say "generating the default speech corpus into $DEMO_DATA (about 2 minutes on 2 cores)"
+        # A folder with no manifest holds a generation that was stopped. The
+        # demo's own folder is started again; another one is left to its owner.
+        if [ -d "$DEMO_DATA" ] && [ ! -f "$DEMO_DATA/manifest.json" ]; then
+            if [ "$DEMO_DATA" = data/speech-default ]; then rm -rf "$DEMO_DATA"; else
+                echo "run.sh: $DEMO_DATA has no manifest.json (a generation that was stopped, or still running?): remove it or choose another DEMO_DATA" >&2
+                return 1
+            fi
+        fi
+        "$mytorch" data speech --size default --seed 0 --out "$DEMO_DATA"
+    fi
+
+    # A new run folder each time (a fresh run refuses a folder that holds a
+    # checkpoint). Options given to the demo come last, so they win: --run,
+    # --epochs, --device ... replace the demo's.
+    local run prev=""
+    run="runs/demo-$(date +%Y%m%d-%H%M%S)"
+    for a in "$@"; do
+        case "$a" in --run=*) run="${a#--run=}" ;; esac
+        if [ "$prev" = "--run" ]; then run="$a"; fi
+        prev="$a"
+    done
+    say "mytorch train speech-frames --data $DEMO_DATA --run $run --epochs $DEMO_EPOCHS --device cpu $*"
+    "$mytorch" train speech-frames --data "$DEMO_DATA" --run "$run" --epochs "$DEMO_EPOCHS" --device cpu "$@"
+
+    say "demo finished in $((SECONDS - start)) s; the run folder is $run"
+    cat <<EOF
+  $run/metrics.jsonl      one JSON object per epoch: losses, accuracies, samples/s
+  $run/best.safetensors   the checkpoint with the best dev accuracy (last.safetensors: the latest state)
+Next (docs/speech-frames.md):
+  $mytorch eval speech-frames --checkpoint $run/best.safetensors --data $DEMO_DATA --split test-clean --per-phone
+  $mytorch predict speech-frames --checkpoint $run/best.safetensors --data $DEMO_DATA --out $run/predictions.csv
+  $mytorch train speech-frames --data $DEMO_DATA --run $run --resume --epochs 10   # train on to 10 epochs
+EOF
+}
+
+cmd_spirals() {
+    build_cli
     say "mytorch train spirals $*"
     "./$BUILD_DIR/mytorch" train spirals "$@"
 }
@@ -148,6 +221,7 @@ usage() {   # the comment block at the top of this file
 
 case "${1:-}" in
     demo)  shift; cmd_demo "$@" ;;
+    spirals) shift; cmd_spirals "$@" ;;
     test)  shift; cmd_test "$@" ;;
     build) shift; cmd_build "$@" ;;
     bench) shift; cmd_bench "$@" ;;
