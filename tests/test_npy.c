@@ -30,36 +30,15 @@
 /* A fresh folder for each test's files, removed afterwards. */
 static char tmp_dir[64];
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char sub[512];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                remove_tree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else unlink(path);
-}
-
 static void npy_setup(void)
 {
     mt_test_setup();
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/mt_npy_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp: %s", strerror(errno));
+    mt_test_temp_dir(tmp_dir, sizeof tmp_dir, "npy");
 }
 
 static void npy_teardown(void)
 {
-    remove_tree(tmp_dir);
+    mt_test_remove_tree(tmp_dir);
     mt_test_teardown();
 }
 
