@@ -110,7 +110,7 @@ cmd_demo() {
     if corpus_ready "$DEMO_DATA"; then
         say "using the speech corpus in $DEMO_DATA (its manifest.json: complete, size default, seed 0)"
     else
-        say "generating the default speech corpus into $DEMO_DATA (about 2 minutes on 2 cores)"
+        say "generating the default speech corpus into $DEMO_DATA (about a minute on 2 cores)"
         # A folder with no manifest holds a generation that was stopped. The
         # demo's own folder is started again; another one is left to its owner.
         if [ -d "$DEMO_DATA" ] && [ ! -f "$DEMO_DATA/manifest.json" ]; then
