@@ -45,6 +45,7 @@
  */
 #include "engine/npy.h"
 #include "engine/internal.h"
+#include "engine/fileio.h"
 #include "engine/utf8.h"
 
 #include <errno.h>
@@ -95,26 +96,6 @@ static mt_status npy_error(const npy_where *w, mt_status code, const char *fmt, 
 }
 
 /* ================================================================ small helpers */
-
-static bool host_is_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
-/* Reverses the bytes of each of the n elements of size es. */
-static void swap_bytes(void *data, size_t es, size_t n)
-{
-    unsigned char *p = data;
-    for (size_t i = 0; i < n; i++, p += es)
-        for (size_t a = 0, b = es - 1; a < b; a++, b--) {
-            unsigned char t = p[a];
-            p[a] = p[b];
-            p[b] = t;
-        }
-}
 
 /* An unsigned integer of size (1 to 8) bytes in the given byte order. */
 static uint64_t load_uint(const unsigned char *p, size_t size, bool big_endian)
@@ -411,7 +392,7 @@ static bool parse_descr(dict_reader *r, npy_header *h, const char *s)
 {
     snprintf(h->descr, sizeof h->descr, "%s", s);
     const char *p = s;
-    h->big_endian = !host_is_little_endian();
+    h->big_endian = !mt_host_is_little_endian();
     if (*p == '<') { h->big_endian = false; p++; }
     else if (*p == '>') { h->big_endian = true; p++; }
     else if (*p == '|' || *p == '=') p++;
@@ -621,8 +602,8 @@ static bool npy_is_direct(const npy_header *h)
 /* The direct case's fix-up in place: native byte order, bools 0 or 1. */
 static void npy_fix_in_place(const npy_header *h, void *data)
 {
-    if (h->itemsize > 1 && h->big_endian == host_is_little_endian())
-        swap_bytes(data, (size_t)h->itemsize, (size_t)h->numel);
+    if (h->itemsize > 1 && h->big_endian == mt_host_is_little_endian())
+        mt_swap_bytes(data, (size_t)h->itemsize, (size_t)h->numel);
     if (h->kind == NPY_BOOL) {
         unsigned char *b = data;
         for (uint64_t i = 0; i < h->numel; i++) b[i] = b[i] != 0;
@@ -1239,34 +1220,10 @@ static mt_status npy_tensor_image(const npy_where *w, const mt_tensor *t, unsign
         free(buf);
         return npy_error(w, mt_last_status(), "cannot copy the tensor: %s", mt_last_error());
     }
-    if (!host_is_little_endian() && es > 1) swap_bytes(buf + hsize, (size_t)es, (size_t)numel);
+    if (!mt_host_is_little_endian() && es > 1) mt_swap_bytes(buf + hsize, (size_t)es, (size_t)numel);
     *image = buf;
     *size = hsize + nbytes;
     return MT_OK;
-}
-
-/* fsync's the folder holding path, so that a rename in it is durable (best
-   effort: some file systems cannot sync a folder). */
-static void sync_parent_folder(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-/* "<path>.tmp.<pid>" (malloc'd). */
-static char *temp_name(const char *path)
-{
-    size_t len = strlen(path) + 32;
-    char *tmp = malloc(len);
-    if (tmp) snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-    return tmp;
 }
 
 /* Flushes the finished temporary file tmp to disk (unless sync is false)
@@ -1286,7 +1243,7 @@ static mt_status commit_temp(const npy_where *w, const char *tmp, bool sync)
         unlink(tmp);
         return st;
     }
-    if (sync) sync_parent_folder(w->path);
+    if (sync) mt_sync_parent_folder(w->path);
     return MT_OK;
 }
 
@@ -1294,7 +1251,7 @@ static mt_status commit_temp(const npy_where *w, const char *tmp, bool sync)
    path is untouched and no temporary file is left. */
 static mt_status write_atomic(const npy_where *w, const void *data, size_t size, bool sync)
 {
-    char *tmp = temp_name(w->path);
+    char *tmp = mt_temp_name(w->path);
     if (!tmp) return npy_error(w, MT_ERR_MEMORY, "out of memory");
     FILE *f = fopen(tmp, "wb");
     if (!f) {
@@ -1394,7 +1351,7 @@ mt_status mt_npz_save(const char *path, mt_tensor_list tensors, bool compressed)
     }
     if (n == 0) return write_atomic(&w, empty_zip, sizeof empty_zip, true);   /* libzip writes no empty archive */
 
-    char *tmp = temp_name(path);
+    char *tmp = mt_temp_name(path);
     if (!tmp) return npy_error(&w, MT_ERR_MEMORY, "out of memory");
     int code = 0;
     zip_t *zip = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &code);

@@ -36,6 +36,7 @@
  */
 #include "engine/serialize.h"
 #include "engine/internal.h"
+#include "engine/fileio.h"
 #include "engine/utf8.h"
 
 #include <errno.h>
@@ -707,26 +708,6 @@ fail:
 
 /* ================================================================ reading */
 
-static bool host_is_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
-/* Reverses the bytes of each of the n elements of size es (little <-> big endian). */
-static void swap_bytes(void *data, size_t es, size_t n)
-{
-    unsigned char *p = data;
-    for (size_t i = 0; i < n; i++, p += es)
-        for (size_t a = 0, b = es - 1; a < b; a++, b--) {
-            unsigned char t = p[a];
-            p[a] = p[b];
-            p[b] = t;
-        }
-}
-
 static uint64_t read_le64(const unsigned char *b)
 {
     uint64_t v = 0;
@@ -855,7 +836,7 @@ mt_status mt_safetensors_load_with_metadata(const char *path, mt_tensor_list *ou
         ts[i] = owned_cpu_tensor(e->dtype, e->ndim, e->shape);
         if (!ts[i]) { st = ST_ERR(mt_last_status(), path, "tensor " NAME_FMT ": %s", e->name, mt_last_error()); goto done; }
     }
-    bool le = host_is_little_endian();
+    bool le = mt_host_is_little_endian();
     for (int k = 0; k < h.n; k++) {
         st_entry *e = order[k];
         mt_tensor *t = ts[e - h.entries];
@@ -872,7 +853,7 @@ mt_status mt_safetensors_load_with_metadata(const char *path, mt_tensor_list *ou
             goto done;
         }
         size_t es = mt_dtype_size(e->dtype);
-        if (!le && es > 1) swap_bytes(dst, es, (size_t)(e->nbytes / es));
+        if (!le && es > 1) mt_swap_bytes(dst, es, (size_t)(e->nbytes / es));
         if (e->dtype == MT_BOOL) {   /* any nonzero byte is true; mytorch's bools are 0 or 1 */
             unsigned char *b = dst;
             for (uint64_t i = 0; i < e->nbytes; i++) b[i] = b[i] != 0;
@@ -1062,26 +1043,11 @@ static bool write_tensor(FILE *f, const st_out *o, bool le, const char **what)
     if (!buf) { *what = "memory"; return false; }
     if (mt_to_data(t, t->dtype, buf) != MT_OK) { free(buf); *what = "copy"; return false; }
     size_t es = mt_dtype_size(t->dtype);
-    if (!le && es > 1) swap_bytes(buf, es, nbytes / es);
+    if (!le && es > 1) mt_swap_bytes(buf, es, nbytes / es);
     bool ok = write_all(f, buf, nbytes);
     free(buf);
     if (!ok) *what = "write";
     return ok;
-}
-
-/* fsync's the folder holding path, so that the rename itself is durable
-   (best effort: some file systems cannot sync a folder). */
-static void sync_parent_folder(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
 }
 
 /*
@@ -1092,10 +1058,8 @@ static void sync_parent_folder(const char *path)
  */
 static mt_status st_write_file(const char *path, const strbuf *header, const st_out *outs, int n)
 {
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
+    char *tmp = mt_temp_name(path);
     if (!tmp) return ST_ERR(MT_ERR_MEMORY, path, "out of memory");
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
 
     FILE *f = fopen(tmp, "wb");
     if (!f) {
@@ -1104,7 +1068,7 @@ static mt_status st_write_file(const char *path, const strbuf *header, const st_
         return st;
     }
     mt_status st = MT_OK;
-    bool le = host_is_little_endian();
+    bool le = mt_host_is_little_endian();
     unsigned char len8[8];
     write_le64(len8, header->len);
     if (!write_all(f, len8, 8) || !write_all(f, header->data, header->len)) {
@@ -1137,7 +1101,7 @@ static mt_status st_write_file(const char *path, const strbuf *header, const st_
         st = ST_ERR(MT_ERR_IO, path, "cannot rename '%s' to it: %s", tmp, strerror(errno));
         goto fail;
     }
-    sync_parent_folder(path);
+    mt_sync_parent_folder(path);
     free(tmp);
     return MT_OK;
 

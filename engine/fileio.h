@@ -1,0 +1,23 @@
+/*
+ * fileio.h - byte order and durable writes shared by the file formats
+ * (safetensors, NumPy .npy/.npz). Internal to engine/.
+ */
+#ifndef MT_ENGINE_FILEIO_H
+#define MT_ENGINE_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Whether this machine stores integers least significant byte first. */
+bool mt_host_is_little_endian(void);
+/* Reverses the bytes of each of the n elements of size es (little <-> big endian). */
+void mt_swap_bytes(void *data, size_t es, size_t n);
+
+/* "<path>.tmp.<pid>" (malloc'd; NULL when out of memory): the temporary file
+   a writer fills before renaming it over path. */
+char *mt_temp_name(const char *path);
+/* fsync's the folder holding path, so that a rename in it is durable (best
+   effort: some file systems cannot sync a folder). */
+void mt_sync_parent_folder(const char *path);
+
+#endif
