@@ -42,6 +42,19 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sorts the iterations' times ms[iters] and fills r's median, min, max,
+   counts and the process's peak memory. */
+static void summarize(double *ms, int warmup, int iters, mt_bench_result *r)
+{
+    qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
+    r->iters = iters;
+    r->warmup = warmup;
+    r->min_ms = ms[0];
+    r->max_ms = ms[iters - 1];
+    r->median_ms = iters % 2 ? ms[iters / 2] : 0.5 * (ms[iters / 2 - 1] + ms[iters / 2]);
+    r->peak_rss_mb = mt_bench_peak_rss_mb();
+}
+
 mt_status mt_bench_time(mt_bench_step_fn step, void *ctx, int warmup, int iters, mt_bench_result *r)
 {
     if (!step || !r || iters <= 0 || warmup < 0)
@@ -58,13 +71,7 @@ mt_status mt_bench_time(mt_bench_step_fn step, void *ctx, int warmup, int iters,
         ms[i] = 1e3 * (mt_bench_now() - t0);
         if (st != MT_OK) { free(ms); return st; }
     }
-    qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
-    r->iters = iters;
-    r->warmup = warmup;
-    r->min_ms = ms[0];
-    r->max_ms = ms[iters - 1];
-    r->median_ms = iters % 2 ? ms[iters / 2] : 0.5 * (ms[iters / 2 - 1] + ms[iters / 2]);
-    r->peak_rss_mb = mt_bench_peak_rss_mb();
+    summarize(ms, warmup, iters, r);
     free(ms);
     return MT_OK;
 }
@@ -95,15 +102,7 @@ mt_status mt_bench_time_on(mt_device device, mt_bench_step_fn step, void *ctx, i
     for (int i = 0; i < warmup && st == MT_OK; i++) st = step(ctx);
     if (st == MT_OK) st = mt_stream_synchronize(NULL);
     for (int i = 0; i < iters && st == MT_OK; i++) st = time_cuda_iteration(step, ctx, start, end, &ms[i]);
-    if (st == MT_OK) {
-        qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
-        r->iters = iters;
-        r->warmup = warmup;
-        r->min_ms = ms[0];
-        r->max_ms = ms[iters - 1];
-        r->median_ms = iters % 2 ? ms[iters / 2] : 0.5 * (ms[iters / 2 - 1] + ms[iters / 2]);
-        r->peak_rss_mb = mt_bench_peak_rss_mb();
-    }
+    if (st == MT_OK) summarize(ms, warmup, iters, r);
     mt_event_destroy(start);
     mt_event_destroy(end);
     free(ms);
