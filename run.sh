@@ -10,7 +10,7 @@
 #                     baseline; options go to the train command (e.g. --epochs 10, --device cuda)
 #   ./run.sh spirals [options]   build, then `mytorch train spirals` (the first demo: seconds)
 #   ./run.sh test     install what is missing, then everything CI checks (.ci/run runs this):
-#                     Release build + test suite, ASan/UBSan Debug build + test suite,
+#                     the layer check (scripts/check_layers.sh), Release build + test suite, ASan/UBSan Debug build + test suite,
 #                     examples, and an install check (find_package and pkg-config consumers)
 #   ./run.sh build    install what is missing, build (Release) into build/
 #   ./run.sh bench NAME [options]   build, then `mytorch bench NAME [options]`
@@ -161,6 +161,9 @@ cmd_bench() {
 cmd_test() {
     local start=$SECONDS
     install_deps
+
+    say "layer check: no #include points upward (scripts/check_layers.sh)"
+    scripts/check_layers.sh
 
     say "Release build + test suite ($BUILD_DIR)"
     configure_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DMYTORCH_EXAMPLES=ON

@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "host/cuda_runtime.h"
+#include "mytorch/cuda.h"
 
 double mt_bench_now(void)
 {

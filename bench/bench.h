@@ -18,7 +18,7 @@
 #define MT_BENCH_H
 
 #include <stdio.h>
-#include "engine/mytorch.h"
+#include "mytorch/mytorch.h"
 
 typedef struct mt_bench_opts {
     int iters;          /* timed iterations; 0: the workload's default */

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/cuda_runtime.h"
+#include "mytorch/cuda.h"
 
 typedef struct gemm_ctx {
     mt_tensor *a, *b;   /* [m, k], [k, n] */

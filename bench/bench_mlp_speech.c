@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "host/cuda_runtime.h"
+#include "mytorch/cuda.h"
 
 enum { BATCH = 1024, INPUT = 495, CLASSES = 43 };
 /* The Linear layers' (in, out). */

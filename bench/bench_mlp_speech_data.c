@@ -1,7 +1,7 @@
 /*
  * bench_mlp_speech_data.c - `mlp_speech_data`: mlp_speech's training step
  * (the same model, loss and AdamW; bench_mlp_speech.c) fed by the frame
- * dataset and its prefetching loader (models/frame_dataset.h) from a corpus
+ * dataset and its prefetching loader (models/speech_frames/frame_dataset.h) from a corpus
  * folder (`--data DIR`, made by `mytorch data speech`), as
  * `mytorch train speech-frames` trains:
  *
@@ -25,8 +25,8 @@
 
 #include <string.h>
 
-#include "host/cuda_runtime.h"
-#include "models/frame_dataset.h"
+#include "mytorch/cuda.h"
+#include "models/speech_frames/frame_dataset.h"
 
 enum { BATCH = 1024, CONTEXT = 16, FEATURES = 15 };
 

@@ -4,7 +4,7 @@
 #  1. always, under emulation: each .cu file is compiled as C++17 by the host
 #     compiler against the SIMT emulator (host/simt_emu.c), through a generated
 #     one-line .cpp that includes it: kernels/cuda/*.cu into the library
-#     (mytorch_objects), tests/simt_test_kernels.cu into mytorch_tests;
+#     (mytorch_kernels), tests/simt_test_kernels.cu into mytorch_tests;
 #  2. when a CUDA toolkit is here (MYTORCH_HAVE_CUDA), also by nvcc for
 #     MYTORCH_CUDA_ARCHS into static libraries: mytorch_cuda_kernels, whose
 #     objects go into libmytorch (static and shared) for the cuda backend, and
@@ -73,7 +73,7 @@ if(MYTORCH_HAVE_CUDA)
     DEPENDS ${wrapper_sources} ${CMAKE_CURRENT_LIST_FILE}
     COMMENT "Listing the CUDA kernel wrappers for host/cuda_backend.c"
     VERBATIM)
-  target_sources(mytorch_objects PRIVATE ${MYTORCH_CUDA_GENERATED}/mytorch_cuda_wrappers.h)
+  target_sources(mytorch_host PRIVATE ${MYTORCH_CUDA_GENERATED}/mytorch_cuda_wrappers.h)
   set_source_files_properties(${MYTORCH_CUDA_HOST_SOURCES} PROPERTIES
     INCLUDE_DIRECTORIES "${CUDAToolkit_INCLUDE_DIRS};${MYTORCH_CUDA_GENERATED}")
   # where host/cuda_runtime.c looks for cuBLAS if the loader does not find it
@@ -125,12 +125,12 @@ endfunction()
 
 mytorch_emulated_sources(MYTORCH_EMU_LIB_SOURCES kernels ${MYTORCH_CUDA_SOURCES})
 if(MYTORCH_EMU_LIB_SOURCES)
-  target_sources(mytorch_objects PRIVATE ${MYTORCH_EMU_LIB_SOURCES})
+  target_sources(mytorch_kernels PRIVATE ${MYTORCH_EMU_LIB_SOURCES})
   set_source_files_properties(${MYTORCH_EMU_LIB_SOURCES} PROPERTIES COMPILE_OPTIONS "${MYTORCH_EMU_CXX_OPTIONS}")
 endif()
-set_target_properties(mytorch_objects PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
+set_target_properties(mytorch_kernels PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
 # host/ code that calls the emulated kernels' wrappers tests this.
-target_compile_definitions(mytorch_objects PUBLIC MYTORCH_HAVE_CUDA_EMU=1)
+target_compile_definitions(mytorch_host PRIVATE MYTORCH_HAVE_CUDA_EMU=1)
 
 if(TARGET mytorch_tests)
   mytorch_emulated_sources(MYTORCH_EMU_TEST_SOURCES tests ${MYTORCH_CUDA_TEST_SOURCES})
@@ -154,7 +154,7 @@ if(MYTORCH_HAVE_CUDA)
       CUDA_ARCHITECTURES "${MYTORCH_CUDA_ARCHS}"
       CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON CUDA_EXTENSIONS OFF
       POSITION_INDEPENDENT_CODE ON)
-    target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+    target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR})
     target_compile_options(${name} PRIVATE
       "SHELL:-Werror all-warnings"
       "-Xcompiler=-Wall,-Wextra,-Werror,-Wno-unused-parameter")

@@ -17,7 +17,8 @@
 #ifndef MT_ENGINE_INTERNAL_H
 #define MT_ENGINE_INTERNAL_H
 
-#include "engine/ops.h"
+#include "mytorch/ops.h"
+#include "host/runtime.h"   /* the backend table, the scope registry, device errors */
 
 #define MT_NODE_INLINE_INPUTS 4
 #define MT_NODE_MAX_SAVED 6

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "engine/mytorch.h"
+#include "mytorch/mytorch.h"
 
 static int fail(const char *what)
 {

@@ -1,6 +1,6 @@
 /* mlp.c - define and train an MLP with mytorch (the example of README.md). */
 #include <stdio.h>
-#include "engine/mytorch.h"
+#include "mytorch/mytorch.h"
 
 int main(void)
 {

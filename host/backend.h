@@ -12,12 +12,6 @@
 
 #include "kernels/kernels.h"
 
-typedef enum mt_device_type { MT_DEVICE_CPU, MT_DEVICE_CUDA, MT_DEVICE_CUDA_EMU, MT_DEVICE_TYPE_COUNT } mt_device_type;
-
-typedef struct mt_device {
-    mt_device_type type;
-    int index;
-} mt_device;
 
 typedef struct mt_backend {
     const char *name;

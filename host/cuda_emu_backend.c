@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "host/runtime.h"
-#include "host/simt_emu.h"
+#include "kernels/cuda/simt_emu.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 #define MT_CUDA_FN(name) mt_cuda_emu_##name

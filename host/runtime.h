@@ -1,5 +1,6 @@
 /*
- * runtime.h - the process's runtime state: the only mutable state mytorch
+ * host/runtime.h - the runtime's internals (the public part is
+ * include/mytorch/runtime.h). The process's runtime state: the only mutable state mytorch
  * keeps outside of objects the user holds. It is per thread (errors, grad
  * mode, the scope stack) or guarded by a lock (the caching allocator).
  */
@@ -7,27 +8,11 @@
 #define MT_RUNTIME_H
 
 #include <stdarg.h>
+#include "mytorch/runtime.h"
 #include "host/backend.h"
 
-/* ---------------------------------------------------------------- status and errors */
-typedef enum mt_status {
-    MT_OK = 0,
-    MT_ERR_ARGUMENT,  /* a bad argument: NULL, out of range, inconsistent options */
-    MT_ERR_SHAPE,     /* shapes that do not fit the op */
-    MT_ERR_DTYPE,     /* a dtype the op does not take */
-    MT_ERR_DEVICE,    /* tensors on different devices, or a device that is not there */
-    MT_ERR_MEMORY,    /* an allocation failed */
-    MT_ERR_IO,        /* a file could not be opened, read or written */
-    MT_ERR_FORMAT,    /* a file's contents are malformed or truncated */
-    MT_ERR_STATE,     /* the call does not fit the object's state (e.g. backward twice) */
-} mt_status;
+/* ---------------------------------------------------------------- device errors */
 
-/* Records the error of the calling thread (printf-style) and returns code. */
-mt_status mt_set_error(mt_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The message of the calling thread's most recent error ("" when none). */
-const char *mt_last_error(void);
-mt_status mt_last_status(void);
-void mt_clear_error(void);
 
 /* A device error recorded by a kernel wrapper (see kernels/cuda/cuda_kernels.h):
    returns its status and moves its message into the thread's last error, or
@@ -37,19 +22,10 @@ mt_status mt_device_error_check(void);
 /* Records a device error (called by the CUDA kernel wrappers). */
 void mt_device_record_error(const char *what, int code, const char *code_name);
 
-/* ---------------------------------------------------------------- grad mode */
-/* Whether ops record onto the tape. Returns the previous mode so that
-   scopes nest:  bool prev = mt_set_grad_enabled(false); ... mt_set_grad_enabled(prev); */
-bool mt_set_grad_enabled(bool enabled);
-bool mt_is_grad_enabled(void);
-/* Whether ops propagate forward-mode tangents (off inside a jvp or vjp so
-   that derivative computations do not differentiate themselves). */
-bool mt_set_forward_ad_enabled(bool enabled);
-bool mt_is_forward_ad_enabled(void);
 
 /* ---------------------------------------------------------------- scope registry */
 /* The per-thread list of objects created inside open step scopes (see
-   engine/tensor.h for the user-facing mt_scope API). The runtime only keeps
+   include/mytorch/tensor.h for the user-facing mt_scope API). The runtime only keeps
    the list; engine/ decides what an entry is and how to release it. */
 typedef void (*mt_release_fn)(void *object);
 int  mt_runtime_scope_depth(void);
@@ -66,21 +42,6 @@ int64_t mt_runtime_scope_pop(int mark, mt_release_fn release);
    device and are reused; the backend's raw alloc runs only on a miss. */
 void *mt_device_alloc(mt_device device, size_t nbytes);
 void  mt_device_free(mt_device device, void *ptr, size_t nbytes);
-/* Returns every cached block of device to its backend. */
-void  mt_device_empty_cache(mt_device device);
-typedef struct mt_memory_stats {
-    size_t allocated;      /* bytes handed out and not yet freed */
-    size_t reserved;       /* allocated + cached */
-    size_t peak_allocated;
-    uint64_t raw_allocs;   /* calls that reached the backend's alloc */
-    uint64_t cache_hits;
-    uint64_t cross_stream_reuses;  /* cache hits on a block freed on another stream */
-} mt_memory_stats;
-mt_memory_stats mt_device_memory_stats(mt_device device);
-/* Caps the bytes the device's pool may reserve from its backend (0: no cap,
-   the default). A request that would exceed it empties the cache and, if
-   still too big, fails as out of memory. */
-void  mt_device_set_memory_limit(mt_device device, size_t bytes);
 
 /* Streams, as the caching allocator sees them. A device type without these
    ops (cpu, cuda-emu) has one implicit stream. With them (cuda: installed by
@@ -109,14 +70,8 @@ mt_device mt_runtime_default_device(void);
 void mt_runtime_set_default_device(mt_device device);
 /* Parses "cpu", "cuda", "cuda:N", "cuda-emu"; false on anything else. */
 bool mt_device_parse(const char *text, mt_device *out);
-/* Whether a device of this kind can be used here (built in, and for cuda a
-   GPU with a working driver); when not, why (for messages). */
-bool mt_device_available(mt_device device, const char **why);
 
 /* ---------------------------------------------------------------- threads and seed */
-/* Threads used by CPU kernels and the BLAS (0 = leave as configured). */
-void mt_set_num_threads(int n);
-int  mt_get_num_threads(void);
 
 /* The seed and counter of the process-wide default random generator. */
 uint64_t mt_runtime_next_random_offset(uint64_t *seed_out, uint64_t count);

@@ -36,7 +36,7 @@
  * and pooled per worker. Under AddressSanitizer every switch is annotated
  * (__sanitizer_start/finish_switch_fiber); under valgrind stacks are registered.
  */
-#include "host/simt_emu.h"
+#include "kernels/cuda/simt_emu.h"
 
 #include <errno.h>
 #include <omp.h>

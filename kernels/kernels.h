@@ -14,23 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MT_MAX_DIMS 8
+#include "mytorch/types.h"
 
-typedef enum mt_dtype {
-    MT_F32, MT_F64, MT_I32, MT_I64, MT_U8, MT_BOOL, MT_DTYPE_COUNT
-} mt_dtype;
-
-/* Size in bytes of one element; 0 for an invalid dtype. */
-static inline size_t mt_dtype_size(mt_dtype t)
-{
-    switch (t) {
-    case MT_F32: case MT_I32: return 4;
-    case MT_F64: case MT_I64: return 8;
-    case MT_U8: case MT_BOOL: return 1;
-    default: return 0;
-    }
-}
-static inline bool mt_dtype_is_float(mt_dtype t) { return t == MT_F32 || t == MT_F64; }
+/* mt_dtype, MT_MAX_DIMS: the public vocabulary every layer shares. */
 
 /*
  * A strided walk over up to 4 operands that share one shape. stride[k][d] is

@@ -88,7 +88,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/cuda_resources.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 # The flags of the Release build (cmake/cuda.cmake), device code only.
-NVCC_FLAGS=(-std=c++17 -O3 -DNDEBUG -I"$ROOT" -Xptxas -v)
+NVCC_FLAGS=(-std=c++17 -O3 -DNDEBUG -I"$ROOT/include" -I"$ROOT" -Xptxas -v)
 
 # One ptxas log per (arch, file): $work/<arch>/<index>.log, with the file's name in <index>.name
 compile_one() {   # arch index source

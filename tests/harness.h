@@ -17,7 +17,7 @@
 
 #include <criterion/criterion.h>
 
-#include "engine/mytorch.h"
+#include "mytorch/mytorch.h"
 
 /* A plain array for references: row-major, double. */
 typedef struct ref_tensor {

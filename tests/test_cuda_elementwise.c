@@ -24,7 +24,7 @@
 
 #include "host/backend.h"
 #include "host/runtime.h"
-#include "host/simt_emu.h"
+#include "kernels/cuda/simt_emu.h"
 
 #define BIG ((1 << 20) + 5)
 

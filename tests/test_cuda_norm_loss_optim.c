@@ -27,8 +27,8 @@
 #include <string.h>
 
 #include "host/runtime.h"
-#include "host/simt_emu.h"
-#include "models/spirals.h"
+#include "kernels/cuda/simt_emu.h"
+#include "models/spirals/spirals.h"
 
 /* ---------------------------------------------------------------- helpers */
 static const mt_backend *emu(void)

@@ -32,7 +32,7 @@
 
 #include "host/backend.h"
 #include "host/runtime.h"
-#include "host/simt_emu.h"
+#include "kernels/cuda/simt_emu.h"
 
 typedef struct shape3 { int64_t outer, n, inner; } shape3;
 

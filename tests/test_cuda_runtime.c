@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "engine/internal.h"
-#include "engine/tensor.h"
+#include "mytorch/tensor.h"
 #include "host/backend.h"
 #include "host/cuda_runtime.h"
 #include "host/runtime.h"

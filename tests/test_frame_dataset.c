@@ -1,5 +1,5 @@
 /*
- * test_frame_dataset.c - frame-level phoneme data (models/frame_dataset.h):
+ * test_frame_dataset.c - frame-level phoneme data (models/speech_frames/frame_dataset.h):
  *
  *   (a) the padded row layout against a naive reference that builds each
  *       window by index arithmetic, t - K .. t + K with zeros outside the
@@ -18,7 +18,7 @@
  *       first_batch > 0, what masking zeroes, errors from the worker thread,
  *       freeing mid-epoch.
  *
- * The corpora are tiny synthetic ones written with engine/npy.h into a
+ * The corpora are tiny synthetic ones written with include/mytorch/npy.h into a
  * temporary folder (under /dev/shm when it exists: npy's writer fsyncs every
  * file, which costs milliseconds on a disk and nothing on tmpfs).
  */
@@ -32,8 +32,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "models/frame_dataset.h"
-#include "models/speech_phones.h"
+#include "models/speech_frames/frame_dataset.h"
+#include "models/speech_data/speech_phones.h"
 
 /* ================================================================ helpers */
 

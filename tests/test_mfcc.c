@@ -1,8 +1,8 @@
 /*
- * test_mfcc.c - models/mfcc.c against two references:
+ * test_mfcc.c - models/speech_data/mfcc.c against two references:
  *   - NumPy: a noisy chirp and its features for three settings, written by
  *     tests/fixtures/make_mfcc_fixture.py (float64 NumPy, the pipeline of
- *     models/mfcc.h), must agree within 1e-4;
+ *     models/speech_data/mfcc.h), must agree within 1e-4;
  *   - a naive one written here in plain C from the formulas of mfcc.h (a
  *     direct O(N^2) DFT in double, no FFT library), on a pure tone, whose
  *     spectrum is known, and on an utterance from the speech synthesizer.
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/mfcc.h"
-#include "models/speech_synth.h"
+#include "models/speech_data/mfcc.h"
+#include "models/speech_data/speech_synth.h"
 
 /* tests/fixtures/name: MT_FIXTURES_DIR, else next to this source file. */
 static const char *fixture(const char *name)

@@ -1,6 +1,6 @@
 /*
- * test_nn.c - modules (engine/nn.c, engine/nn_layers.c) and initialization
- * (engine/init.c): names, counts, modes, printing, layer maths against plain
+ * test_nn.c - modules (engine/nn/nn.c, engine/nn/nn_layers.c) and initialization
+ * (engine/nn/init.c): names, counts, modes, printing, layer maths against plain
  * loops, init bounds and statistics, BatchNorm1d's running statistics.
  *
  * Every test runs inside a step scope (mt_test_setup): modules must take

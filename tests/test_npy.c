@@ -1,5 +1,5 @@
 /*
- * test_npy.c - NumPy .npy files and .npz archives (engine/npy.h).
+ * test_npy.c - NumPy .npy files and .npz archives (include/mytorch/npy.h).
  *
  *   (a) the files NumPy wrote (tests/fixtures/npy, made by
  *       tests/fixtures/make_npy_fixtures.py) load with the right dtype, shape

@@ -1,6 +1,6 @@
 /*
  * test_optim.c - optimizers, state export/import, gradient clipping and
- * learning-rate schedulers (engine/optim.c, engine/scheduler.c).
+ * learning-rate schedulers (engine/optim/optim.c, engine/optim/scheduler.c).
  *
  * Optimizer tests use f64 parameters and compare every step with the update
  * formulas written out below in double precision. The gradient of step t is

@@ -1,5 +1,5 @@
 /*
- * test_safetensors.c - checkpoints in the safetensors format (engine/serialize.h).
+ * test_safetensors.c - checkpoints in the safetensors format (include/mytorch/serialize.h).
  *
  *   (a) files written by the reference writer (the .safetensors files in tests/fixtures,
  *       made by tests/fixtures/make_safetensors_fixtures.py) load with the

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "host/simt_emu.h"
+#include "kernels/cuda/simt_emu.h"
 
 #ifndef MYTORCH_SIMT_TEST_KERNELS   /* cmake/cuda.cmake found no C++ compiler */
 Test(simt, needs_a_cxx_compiler, .disabled = true) {}

@@ -23,9 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "models/speech_corpus.h"
-#include "models/speech_phones.h"
-#include "models/speech_synth.h"
+#include "models/speech_data/speech_corpus.h"
+#include "models/speech_data/speech_phones.h"
+#include "models/speech_data/speech_synth.h"
 
 /* ---------------------------------------------------------------- phones */
 

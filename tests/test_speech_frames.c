@@ -1,6 +1,6 @@
 /*
  * test_speech_frames.c - the frame-level phoneme classification task
- * (models/speech_frames_task.h) on a tiny synthetic corpus in the course
+ * (models/speech_frames/speech_frames_task.h) on a tiny synthetic corpus in the course
  * layout: each frame's features are its phone's mean vector plus noise (and
  * a common offset and scale, which the input standardization must undo),
  * so the labels are learnable; [SIL] is the most frequent phone.
@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "models/speech_frames_task.h"
-#include "models/speech_phones.h"
+#include "models/speech_frames/speech_frames_task.h"
+#include "models/speech_data/speech_phones.h"
 
 enum { F = 6, N_PHONES_USED = 6 };
 static const int phones_used[N_PHONES_USED] = { 0, 1, 3, 17, 23, 31 };   /* [SIL] AA AH IH N T */

@@ -1,8 +1,8 @@
 /*
  * test_speech_tiny_corpus.c - the whole speech pipeline inside the test
  * suite: the real tiny corpus (synthesized speech, MFCC, frame labels;
- * models/speech_corpus.h) generated into a temporary folder, then the
- * frame-level phoneme task (models/speech_frames_task.h) trained on it for
+ * models/speech_data/speech_corpus.h) generated into a temporary folder, then the
+ * frame-level phoneme task (models/speech_frames/speech_frames_task.h) trained on it for
  * a few epochs.
  *
  * Checks: every utterance of every split has exactly one label per MFCC
@@ -19,9 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "models/speech_corpus.h"
-#include "models/speech_frames_task.h"
-#include "models/speech_phones.h"
+#include "models/speech_data/speech_corpus.h"
+#include "models/speech_frames/speech_frames_task.h"
+#include "models/speech_data/speech_phones.h"
 
 static double now_s(void)
 {

@@ -1,6 +1,6 @@
 /*
  * test_spirals.c - the acceptance test of nn + optim: an MLP trained with
- * Adam and cross-entropy separates the two spirals (models/spirals.h), which
+ * Adam and cross-entropy separates the two spirals (models/spirals/spirals.h), which
  * no linear model can, reaching >= 99% training accuracy.
  *
  * The loop is the one a user writes: one step scope per step, the loss and
@@ -9,8 +9,8 @@
  */
 #include "harness.h"
 
-#include "models/spirals.h"
-#include "models/spirals_task.h"
+#include "models/spirals/spirals.h"
+#include "models/spirals/spirals_task.h"
 
 #include <math.h>
 
@@ -65,7 +65,7 @@ Test(spirals, mlp_reaches_99_percent, .init = mt_test_setup, .fini = mt_test_tea
     mt_free(y);
 }
 
-/* The demo task (models/spirals_task.c, `mytorch train spirals --device`) on
+/* The demo task (models/spirals/spirals_task.c, `mytorch train spirals --device`) on
    cuda-emu: the same seed gives the same final loss as on the CPU (within
    1e-4 relative: the CUDA kernels may sum in another order). */
 Test(spirals, task_same_loss_on_cpu_and_cuda_emu, .init = mt_test_setup, .fini = mt_test_teardown)

@@ -4,7 +4,7 @@
  *
  *   - by nvcc (__CUDACC__): real CUDA, for real GPUs;
  *   - by the host C++ compiler (g++ -x c++, C++17) against the SIMT emulator
- *     (host/simt_emu.h), which runs the grid on the CPU: threads are fibers,
+ *     (kernels/cuda/simt_emu.h), which runs the grid on the CPU: threads are fibers,
  *     __syncthreads and warp operations are barriers among them, __shared__
  *     is a thread-local static (a block runs on one OS thread at a time).
  *
@@ -67,7 +67,7 @@
 #include <tuple>
 #include <utility>
 
-#include "host/simt_emu.h"
+#include "kernels/cuda/simt_emu.h"
 
 #define MT_CUDA_EMULATED 1
 /* The host wrappers' names under emulation: mt_cuda_emu_<name>, so that the

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "engine/mytorch.h"
+#include "mytorch/mytorch.h"
 
 int main(void)
 {

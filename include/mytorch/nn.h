@@ -1,0 +1,127 @@
+/*
+ * nn.h - modules: objects that own parameters and buffers and map a tensor
+ * to a tensor (PyTorch's torch.nn). Functional forms of the same maths live
+ * in ops.h (mt_linear, mt_gelu, ...); modules are named mt_nn_*.
+ *
+ * A module owns its parameters (leaves with requires_grad), its buffers
+ * (e.g. running statistics) and its children; mt_module_free frees them all.
+ * Names follow PyTorch's state_dict: "0.weight", "2.running_mean", ...
+ */
+#ifndef MT_NN_H
+#define MT_NN_H
+
+#include "mytorch/ops.h"
+
+typedef struct mt_module mt_module;
+
+typedef struct mt_module_type {
+    const char *name;                                   /* "Linear", "Sequential", ... */
+    mt_tensor *(*forward)(mt_module *m, mt_tensor *x);
+    void (*destroy)(mt_module *m);                      /* frees impl; NULL: free(impl) */
+    /* Writes the arguments mt_module_print shows ("in_features=2, ..."); may be NULL. */
+    void (*extra_repr)(const mt_module *m, char *buf, size_t size);
+} mt_module_type;
+
+typedef struct mt_named_tensor { char *name; mt_tensor *tensor; } mt_named_tensor;
+
+struct mt_module {
+    const mt_module_type *type;
+    bool training;
+    int n_params, n_buffers, n_children;
+    mt_named_tensor *params;       /* owned leaves, requires_grad */
+    mt_named_tensor *buffers;      /* owned, no gradient */
+    char **child_names;
+    mt_module **children;
+    void *impl;                    /* the module type's own state */
+};
+
+/* A flat list of named tensors, e.g. every parameter of a model. The list
+   owns its array and names, not the tensors. */
+typedef struct mt_tensor_list {
+    int n;
+    mt_named_tensor *items;
+} mt_tensor_list;
+void mt_tensor_list_free(mt_tensor_list *list);
+
+/* ---------------------------------------------------------------- the module base */
+mt_module *mt_module_new(const mt_module_type *type, void *impl);
+/* Registers t under name and takes it (out of its scope if it was in one);
+   a parameter gets requires_grad and must be a leaf. On error (NULL m,
+   duplicate name, ...) NULL is returned and t freed (left to its scope when
+   one holds it). add_child likewise takes child (freed on error). */
+mt_tensor *mt_module_add_param(mt_module *m, const char *name, mt_tensor *t);
+mt_tensor *mt_module_add_buffer(mt_module *m, const char *name, mt_tensor *t);
+mt_module *mt_module_add_child(mt_module *m, const char *name, mt_module *child);
+mt_tensor *mt_module_param(const mt_module *m, const char *name);   /* direct, not recursive */
+mt_tensor *mt_module_buffer(const mt_module *m, const char *name);
+void mt_module_free(mt_module *m);
+
+mt_tensor *mt_forward(mt_module *m, mt_tensor *x);
+/* Sets training mode on m and all its children. */
+void mt_module_train(mt_module *m, bool training);
+/* Every parameter, depth first, with dotted names (the caller frees the list). */
+mt_tensor_list mt_parameters(const mt_module *m);
+/* Parameters then buffers: what a checkpoint stores. */
+mt_tensor_list mt_state_dict(const mt_module *m);
+int64_t mt_parameter_count(const mt_module *m);
+/* Frees the .grad of every parameter. */
+void mt_module_zero_grad(mt_module *m);
+/* Moves every parameter and buffer of m and of its children to device, in
+   place (PyTorch's module.to(device)): each tensor keeps its identity, so
+   pointers to it stay valid; a parameter stays a leaf with requires_grad; a
+   .grad (and a forward-mode tangent) moves with its tensor; the old storage
+   is freed (tensors that shared a storage get one copy each). All or
+   nothing: when the device is not available (MT_ERR_DEVICE)
+   or a copy fails, m is unchanged and the status is returned. Create the
+   optimizer after moving the module, as in PyTorch (an optimizer's existing
+   state stays where it was). */
+mt_status mt_module_to(mt_module *m, mt_device device);
+/* A readable tree of the module, as PyTorch prints it:
+   "Sequential(\n  (0): Linear(in_features=495, out_features=1024, bias=True)\n..." */
+void mt_module_print(const mt_module *m, FILE *f);
+
+/* ---------------------------------------------------------------- layers */
+/* y = x W^T + b, W [out, in] and b [out] ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default). */
+mt_module *mt_nn_linear(int64_t in_features, int64_t out_features, bool bias);
+typedef struct mt_bn_opts {
+    double eps;                /* 0: 1e-5 */
+    double momentum;           /* 0: 0.1 */
+    bool no_affine;            /* no learnable weight and bias */
+    bool no_running_stats;     /* always normalize with batch statistics */
+} mt_bn_opts;
+mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts);
+mt_module *mt_nn_dropout(double p);
+mt_module *mt_nn_identity(void);
+mt_module *mt_nn_sigmoid(void);
+mt_module *mt_nn_tanh(void);
+mt_module *mt_nn_relu(void);
+mt_module *mt_nn_leaky_relu(double negative_slope);
+mt_module *mt_nn_elu(double alpha);
+mt_module *mt_nn_gelu(mt_gelu_approx approximate);
+mt_module *mt_nn_silu(void);
+/* Swish with a learnable scalar beta (parameter "beta", initialised to beta0). */
+mt_module *mt_nn_swish(double beta0);
+mt_module *mt_nn_softplus(double beta, double threshold);
+mt_module *mt_nn_softmax(int dim);
+mt_module *mt_nn_log_softmax(int dim);
+/* Children run in order; the list ends with NULL. Takes ownership of them. */
+mt_module *mt_nn_sequential_n(mt_module *const *modules);
+/* The same with a count: a NULL among the n (a constructor that failed)
+   frees the others and returns NULL, so a chain is checked once. */
+mt_module *mt_nn_sequential_array(int n, mt_module *const *modules);
+#define mt_nn_sequential(...) \
+    mt_nn_sequential_array((int)(sizeof((mt_module *const[]){__VA_ARGS__}) / sizeof(mt_module *)), \
+                           (mt_module *const[]){__VA_ARGS__})
+/* Appends m to seq and returns seq; on failure frees both and returns NULL. */
+mt_module *mt_nn_sequential_append(mt_module *seq, mt_module *m);
+
+/* ---------------------------------------------------------------- initialization (in place, no tape) */
+typedef enum mt_fan_mode { MT_FAN_IN, MT_FAN_OUT } mt_fan_mode;
+/* gain for a nonlinearity name ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu"). */
+double mt_init_calculate_gain(const char *nonlinearity, double param);
+mt_status mt_init_kaiming_uniform_(mt_tensor *t, mt_generator *gen, double a, mt_fan_mode mode, const char *nonlinearity);
+mt_status mt_init_kaiming_normal_(mt_tensor *t, mt_generator *gen, double a, mt_fan_mode mode, const char *nonlinearity);
+mt_status mt_init_xavier_uniform_(mt_tensor *t, mt_generator *gen, double gain);
+mt_status mt_init_xavier_normal_(mt_tensor *t, mt_generator *gen, double gain);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * ops.h - differentiable operations. Every op here has a forward, a vjp and a
+ * jvp (engine/ops/op_*.c), CPU kernels for f32 and f64, and a case in the op
+ * harness (tests/). Binary ops broadcast as PyTorch does. dim arguments may
+ * be negative (counted from the end).
+ */
+#ifndef MT_OPS_H
+#define MT_OPS_H
+
+#include "mytorch/autograd.h"
+
+/* ---------------------------------------------------------------- arithmetic (op_elementwise.c) */
+mt_tensor *mt_add(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_sub(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_mul(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_div(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_pow(mt_tensor *a, mt_tensor *b);           /* a^b, a > 0 where b is not an integer */
+mt_tensor *mt_maximum(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_minimum(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_add_scalar(mt_tensor *a, double s);
+mt_tensor *mt_mul_scalar(mt_tensor *a, double s);
+mt_tensor *mt_pow_scalar(mt_tensor *a, double p);
+mt_tensor *mt_neg(mt_tensor *a);
+mt_tensor *mt_exp(mt_tensor *a);
+mt_tensor *mt_log(mt_tensor *a);
+mt_tensor *mt_sqrt(mt_tensor *a);
+mt_tensor *mt_abs(mt_tensor *a);
+/* NAN for lo or hi leaves that side unbounded. */
+mt_tensor *mt_clamp(mt_tensor *a, double lo, double hi);
+/* cond (MT_BOOL) ? a : b, broadcasting all three. */
+mt_tensor *mt_where(mt_tensor *cond, mt_tensor *a, mt_tensor *b);
+
+/* Comparisons (no gradient): MT_BOOL results. */
+mt_tensor *mt_eq(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_ne(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_lt(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_le(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_gt(mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_ge(mt_tensor *a, mt_tensor *b);
+
+/* ---------------------------------------------------------------- activations (op_activation.c) */
+mt_tensor *mt_identity(mt_tensor *x);
+mt_tensor *mt_sigmoid(mt_tensor *x);
+mt_tensor *mt_tanh(mt_tensor *x);
+mt_tensor *mt_relu(mt_tensor *x);
+mt_tensor *mt_leaky_relu(mt_tensor *x, double negative_slope);
+mt_tensor *mt_elu(mt_tensor *x, double alpha);
+typedef enum mt_gelu_approx { MT_GELU_ERF, MT_GELU_TANH } mt_gelu_approx;
+mt_tensor *mt_gelu(mt_tensor *x, mt_gelu_approx approximate);
+mt_tensor *mt_silu(mt_tensor *x);
+/* Swish with a (possibly learnable) scalar beta: x * sigmoid(beta x). */
+mt_tensor *mt_swish(mt_tensor *x, mt_tensor *beta);
+mt_tensor *mt_softplus(mt_tensor *x, double beta, double threshold);
+
+/* ---------------------------------------------------------------- reductions (op_reduce.c) */
+/* dims: n_dims dims to reduce (n_dims == 0 reduces all). */
+mt_tensor *mt_sum(mt_tensor *x, int n_dims, const int *dims, bool keepdim);
+mt_tensor *mt_mean(mt_tensor *x, int n_dims, const int *dims, bool keepdim);
+mt_tensor *mt_var(mt_tensor *x, int n_dims, const int *dims, int correction, bool keepdim);
+mt_tensor *mt_max(mt_tensor *x, int dim, bool keepdim);
+mt_tensor *mt_min(mt_tensor *x, int dim, bool keepdim);
+mt_tensor *mt_argmax(mt_tensor *x, int dim, bool keepdim);   /* MT_I64, no gradient */
+mt_tensor *mt_argmin(mt_tensor *x, int dim, bool keepdim);
+mt_tensor *mt_logsumexp(mt_tensor *x, int dim, bool keepdim);
+mt_tensor *mt_sum_all(mt_tensor *x);
+mt_tensor *mt_mean_all(mt_tensor *x);
+/* Sums x down to a shape x broadcasts from (the vjp of broadcasting). */
+mt_tensor *mt_sum_to(mt_tensor *x, int ndim, const int64_t *shape);
+
+/* ---------------------------------------------------------------- softmax (op_softmax.c) */
+mt_tensor *mt_softmax(mt_tensor *x, int dim);
+mt_tensor *mt_log_softmax(mt_tensor *x, int dim);
+
+/* ---------------------------------------------------------------- linear algebra (op_matmul.c) */
+/* PyTorch's matmul: 1-d and 2-d operands, and batched with broadcast batch dims. */
+mt_tensor *mt_matmul(mt_tensor *a, mt_tensor *b);
+/* y = x W^T + b; x [..., in], weight [out, in], bias [out] or NULL. */
+mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias);
+
+/* ---------------------------------------------------------------- regularization and normalization */
+/* Zeroes elements with probability p and scales the rest by 1/(1-p) when
+   training; identity otherwise. The mask comes from gen (NULL: default). */
+mt_tensor *mt_dropout(mt_tensor *x, double p, bool training, mt_generator *gen);
+/* x [N, C] or [N, C, L...]; weight, bias [C] or NULL; running stats [C] or NULL.
+   Training normalizes with the batch's biased variance and updates the
+   running stats (unbiased variance) with momentum; eval uses the running stats. */
+mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *running_var,
+                         mt_tensor *weight, mt_tensor *bias, bool training, double momentum, double eps);
+
+/* ---------------------------------------------------------------- losses (op_loss.c) */
+typedef enum mt_reduction { MT_REDUCTION_MEAN, MT_REDUCTION_SUM, MT_REDUCTION_NONE } mt_reduction;
+mt_tensor *mt_mse_loss(mt_tensor *input, mt_tensor *target, mt_reduction reduction);
+typedef struct mt_ce_opts {
+    mt_reduction reduction;     /* default mean */
+    double label_smoothing;     /* in [0, 1] */
+    int64_t ignore_index;       /* class-index targets only; set has_ignore_index */
+    bool has_ignore_index;      /* PyTorch's default ignore_index is -100: set it to use one */
+    mt_tensor *weight;          /* [C] per-class weights, or NULL */
+} mt_ce_opts;
+/* logits [N, C] (or [N, C, d...]); target: class indices (MT_I64, [N] or
+   [N, d...]) or probabilities (same shape and dtype as logits). */
+mt_tensor *mt_cross_entropy(mt_tensor *logits, mt_tensor *target, mt_ce_opts opts);
+/* log-probabilities [N, C], class-index target [N]. */
+mt_tensor *mt_nll_loss(mt_tensor *logp, mt_tensor *target, mt_ce_opts opts);
+typedef struct mt_bce_opts { mt_reduction reduction; mt_tensor *weight; mt_tensor *pos_weight; } mt_bce_opts;
+mt_tensor *mt_bce_with_logits(mt_tensor *logits, mt_tensor *target, mt_bce_opts opts);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * runtime.h - the process-wide settings and state a program reaches:
+ * errors, grad mode, device memory statistics and limits, CPU threads.
+ * Errors, grad mode and the scope stack are per thread; the caching
+ * allocator is guarded by a lock. (The runtime's internals are in host/.)
+ */
+#ifndef MYTORCH_RUNTIME_H
+#define MYTORCH_RUNTIME_H
+
+#include "mytorch/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+/* Records the error of the calling thread (printf-style) and returns code. */
+mt_status mt_set_error(mt_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The message of the calling thread's most recent error ("" when none). */
+const char *mt_last_error(void);
+mt_status mt_last_status(void);
+void mt_clear_error(void);
+
+/* ---------------------------------------------------------------- grad mode */
+/* Whether ops record onto the tape. Returns the previous mode so that
+   scopes nest:  bool prev = mt_set_grad_enabled(false); ... mt_set_grad_enabled(prev); */
+bool mt_set_grad_enabled(bool enabled);
+bool mt_is_grad_enabled(void);
+/* Whether ops propagate forward-mode tangents (off inside a jvp or vjp so
+   that derivative computations do not differentiate themselves). */
+bool mt_set_forward_ad_enabled(bool enabled);
+bool mt_is_forward_ad_enabled(void);
+
+/* ---------------------------------------------------------------- device memory (the caching allocator) */
+/* Returns every cached block of device to its backend. */
+void  mt_device_empty_cache(mt_device device);
+typedef struct mt_memory_stats {
+    size_t allocated;      /* bytes handed out and not yet freed */
+    size_t reserved;       /* allocated + cached */
+    size_t peak_allocated;
+    uint64_t raw_allocs;   /* calls that reached the backend's alloc */
+    uint64_t cache_hits;
+    uint64_t cross_stream_reuses;  /* cache hits on a block freed on another stream */
+} mt_memory_stats;
+mt_memory_stats mt_device_memory_stats(mt_device device);
+/* Caps the bytes the device's pool may reserve from its backend (0: no cap,
+   the default). A request that would exceed it empties the cache and, if
+   still too big, fails as out of memory. */
+void  mt_device_set_memory_limit(mt_device device, size_t bytes);
+
+/* ---------------------------------------------------------------- devices */
+/* Whether a device of this kind can be used here (built in, and for cuda a
+   GPU with a working driver); when not, why (for messages). */
+bool mt_device_available(mt_device device, const char **why);
+
+/* ---------------------------------------------------------------- threads */
+/* Threads used by CPU kernels and the BLAS (0 = leave as configured). */
+void mt_set_num_threads(int n);
+int  mt_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * serialize.h - checkpoints in the safetensors format: an 8-byte little-endian
+ * header length N, N bytes of JSON ({"name": {"dtype": "F32", "shape": [..],
+ * "data_offsets": [begin, end]}, ..., "__metadata__": {..}}), then the raw
+ * little-endian tensor bytes. Files are written to a temporary name, flushed,
+ * fsync'ed and renamed, so a crash never leaves a half-written checkpoint.
+ */
+#ifndef MT_SERIALIZE_H
+#define MT_SERIALIZE_H
+
+#include "mytorch/optim.h"
+
+/* Writes the named tensors (any device, any layout) to path. metadata: NULL
+   or n_meta key/value string pairs stored under "__metadata__". */
+mt_status mt_safetensors_save(const char *path, mt_tensor_list tensors,
+                              int n_meta, const char *const *meta_keys, const char *const *meta_values);
+/* Reads every tensor of path into new owned tensors on the CPU; the caller
+   frees each tensor and the list. On error nothing is allocated. */
+mt_status mt_safetensors_load(const char *path, mt_tensor_list *out);
+
+/* The "__metadata__" of a file: n key/value pairs in file order. */
+typedef struct mt_safetensors_metadata {
+    int n;
+    char **keys;
+    char **values;
+} mt_safetensors_metadata;
+/* Reads and checks path's header (not the tensor bytes) and returns its
+   metadata (n = 0 when there is none); free it with mt_safetensors_metadata_free.
+   On error nothing is allocated. */
+mt_status mt_safetensors_read_metadata(const char *path, mt_safetensors_metadata *meta);
+/* mt_safetensors_load that also returns the metadata (meta may be NULL). */
+mt_status mt_safetensors_load_with_metadata(const char *path, mt_tensor_list *out, mt_safetensors_metadata *meta);
+void mt_safetensors_metadata_free(mt_safetensors_metadata *meta);
+
+/* A module's state dict. Loading is strict: every name, dtype and shape must
+   match; on any error the module is left exactly as it was. */
+mt_status mt_module_save(const mt_module *m, const char *path);
+mt_status mt_module_load(mt_module *m, const char *path);
+/* A module and its optimizer in one file ("model." and "optim." prefixes). */
+mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_optimizer *opt);
+mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt);
+
+#endif
