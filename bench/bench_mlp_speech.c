@@ -74,16 +74,19 @@ mt_status mt_bench_mlp_speech_model(mt_device device, mt_module **net, mt_optimi
 {
     *opt = NULL;
     *net = mt_nn_sequential(
-        mt_nn_linear(INPUT, 1024, true), mt_nn_batch_norm1d(1024, (mt_bn_opts){ 0 }), mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
-        mt_nn_linear(1024, 1024, true),  mt_nn_batch_norm1d(1024, (mt_bn_opts){ 0 }), mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
-        mt_nn_linear(1024, 512, true),   mt_nn_batch_norm1d(512, (mt_bn_opts){ 0 }),  mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
+        mt_nn_linear(INPUT, 1024, true), mt_nn_batch_norm1d(1024, MT_BN_DEFAULTS), mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
+        mt_nn_linear(1024, 1024, true),  mt_nn_batch_norm1d(1024, MT_BN_DEFAULTS), mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
+        mt_nn_linear(1024, 512, true),   mt_nn_batch_norm1d(512, MT_BN_DEFAULTS),  mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
         mt_nn_linear(512, CLASSES, true));
     if (!*net) return mt_last_status();
     mt_status st = mt_module_to(*net, device);
     if (st != MT_OK) return st;
     mt_module_train(*net, true);
     mt_tensor_list params = mt_parameters(*net);
-    *opt = mt_adamw(params, (mt_adam_opts){ .lr = 1e-3, .weight_decay = 0.01 });
+    mt_adam_opts adam_opts = MT_ADAMW_DEFAULTS;
+    adam_opts.lr = 1e-3;
+    adam_opts.weight_decay = 0.01;
+    *opt = mt_adamw(params, adam_opts);
     mt_tensor_list_free(&params);
     return *opt ? MT_OK : mt_last_status();
 }

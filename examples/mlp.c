@@ -11,7 +11,10 @@ int main(void)
     mt_module *net = mt_nn_sequential(mt_nn_linear(20, 64, true), mt_nn_gelu(MT_GELU_ERF),
                                       mt_nn_linear(64, 4, true));
     mt_tensor_list params = mt_parameters(net);
-    mt_optimizer *opt = mt_adamw(params, (mt_adam_opts){ .lr = 1e-2, .weight_decay = 0.01 });
+    mt_adam_opts adam_opts = MT_ADAMW_DEFAULTS;
+    adam_opts.lr = 1e-2;
+    adam_opts.weight_decay = 0.01;
+    mt_optimizer *opt = mt_adamw(params, adam_opts);
     int failed = !opt;
     for (int step = 0; step <= 300 && !failed; step++) {
         mt_scope s = mt_scope_begin();                                    /* one scope per step */

@@ -497,7 +497,7 @@ static void copy_state(mt_module *dst, mt_module *src, mt_device dev)
 
 static mt_module *make_mlp(void)
 {
-    return mt_nn_sequential(mt_nn_linear(2, 32, true), mt_nn_batch_norm1d(32, (mt_bn_opts){ 0 }),
+    return mt_nn_sequential(mt_nn_linear(2, 32, true), mt_nn_batch_norm1d(32, MT_BN_DEFAULTS),
                             mt_nn_gelu(MT_GELU_ERF), mt_nn_linear(32, 2, true));
 }
 
@@ -527,7 +527,9 @@ Test(cuda_nlo, mlp_spirals_same_losses, .init = mt_test_setup, .fini = mt_test_t
     mt_optimizer *opts[2];
     for (int k = 0; k < 2; k++) {
         mt_tensor_list params = mt_parameters(nets[k]);
-        opts[k] = mt_adam(params, (mt_adam_opts){ .lr = 0.02 });
+        mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+        adam_opts.lr = 0.02;
+        opts[k] = mt_adam(params, adam_opts);
         mt_tensor_list_free(&params);
         cr_assert_not_null(opts[k], "%s", mt_last_error());
     }

@@ -28,7 +28,7 @@ static bool same_device(mt_device a, mt_device b) { return a.type == b.type && a
 static mt_module *small_net(void)
 {
     mt_manual_seed(11);
-    mt_module *net = mt_nn_sequential(mt_nn_linear(3, 5, true), mt_nn_batch_norm1d(5, (mt_bn_opts){ 0 }),
+    mt_module *net = mt_nn_sequential(mt_nn_linear(3, 5, true), mt_nn_batch_norm1d(5, MT_BN_DEFAULTS),
                                       mt_nn_tanh(), mt_nn_linear(5, 2, true));
     cr_assert_not_null(net, "%s", mt_last_error());
     return net;
@@ -165,7 +165,9 @@ static void train_on(mt_device device, double *out)
     mt_tensor *x = mt_to_device(mt_randn(&gen, MT_F32, MT_SHAPE(16, 3)), device);
     mt_tensor *y = mt_to_device(mt_randint(&gen, MT_I64, MT_SHAPE(16), 0, 2), device);
     mt_tensor_list params = mt_parameters(net);
-    mt_optimizer *opt = mt_adam(params, (mt_adam_opts){ .lr = 0.05 });
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.05;
+    mt_optimizer *opt = mt_adam(params, adam_opts);
     mt_tensor_list_free(&params);
     cr_assert_not_null(opt, "%s", mt_last_error());
     for (int step = 0; step < 5; step++) {

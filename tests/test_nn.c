@@ -34,7 +34,7 @@ static double *to_doubles(const mt_tensor *t)
 /* Linear(4, 8) - BatchNorm1d(8) - GELU - Dropout(0.5) - Linear(8, 3) */
 static mt_module *small_mlp(void)
 {
-    mt_module *net = mt_nn_sequential(mt_nn_linear(4, 8, true), mt_nn_batch_norm1d(8, (mt_bn_opts){ 0 }),
+    mt_module *net = mt_nn_sequential(mt_nn_linear(4, 8, true), mt_nn_batch_norm1d(8, MT_BN_DEFAULTS),
                                       mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.5), mt_nn_linear(8, 3, true));
     cr_assert_not_null(net, "%s", mt_last_error());
     return net;
@@ -106,7 +106,7 @@ NN_TEST(zero_grad_frees_every_grad)
 
 NN_TEST(print_matches_pytorch_layout)
 {
-    mt_module *net = mt_nn_sequential(mt_nn_linear(2, 64, true), mt_nn_tanh(), mt_nn_batch_norm1d(64, (mt_bn_opts){ 0 }),
+    mt_module *net = mt_nn_sequential(mt_nn_linear(2, 64, true), mt_nn_tanh(), mt_nn_batch_norm1d(64, MT_BN_DEFAULTS),
                                       mt_nn_leaky_relu(0.01), mt_nn_dropout(0.2), mt_nn_linear(64, 2, false),
                                       mt_nn_log_softmax(1));
     cr_assert_not_null(net, "%s", mt_last_error());
@@ -310,9 +310,46 @@ NN_TEST(init_fans_of_conv_weights)
 }
 
 /* ---------------------------------------------------------------- BatchNorm1d */
+/* PyTorch's momentum=None (cumulative_average): the running stats are the
+   plain average of every batch seen; momentum 0 freezes them (a zero is a
+   zero, docs/options.md); options that did not start from MT_BN_DEFAULTS are refused. */
+NN_TEST(batch_norm1d_cumulative_average_and_zero_momentum)
+{
+    mt_bn_opts o = MT_BN_DEFAULTS;
+    o.cumulative_average = true;
+    mt_module *bn = mt_nn_batch_norm1d(1, o);
+    o = MT_BN_DEFAULTS;
+    o.momentum = 0;
+    mt_module *frozen = mt_nn_batch_norm1d(1, o);
+    cr_assert(bn && frozen, "%s", mt_last_error());
+    const float batches[3][2] = { { 1, 3 }, { 5, 7 }, { -2, 0 } };   /* means 2, 6, -1; unbiased variances 2, 2, 2 */
+    for (int k = 0; k < 3; k++) {
+        mt_tensor *x = mt_from_data(MT_F32, MT_SHAPE(2, 1), batches[k]);
+        cr_assert_not_null(mt_forward(bn, x), "%s", mt_last_error());
+        cr_assert_not_null(mt_forward(frozen, x), "%s", mt_last_error());
+    }
+    /* running_mean after 3 batches: (2 + 6 - 1) / 3 (the initial 0 is weighed out by the first batch's factor 1) */
+    cr_expect_float_eq(at(mt_module_buffer(bn, "running_mean"), 0), 7.0 / 3.0, 1e-6);
+    cr_expect_float_eq(at(mt_module_buffer(bn, "running_var"), 0), 2.0, 1e-6);
+    cr_expect_float_eq(at(mt_module_buffer(frozen, "running_mean"), 0), 0.0, 0);
+    cr_expect_float_eq(at(mt_module_buffer(frozen, "running_var"), 0), 1.0, 0);
+    char repr[256];
+    FILE *f = fmemopen(repr, sizeof repr, "w");
+    mt_module_print(bn, f);
+    fclose(f);
+    cr_expect(strstr(repr, "momentum=None") != NULL, "%s", repr);
+    mt_module_free(bn);
+    mt_module_free(frozen);
+
+    cr_expect_null(mt_nn_batch_norm1d(4, (mt_bn_opts){ .momentum = 0.1 }));
+    cr_expect(strstr(mt_last_error(), "MT_BN_DEFAULTS") != NULL, "%s", mt_last_error());
+}
+
 NN_TEST(batch_norm1d_train_then_eval)
 {
-    mt_module *bn = mt_nn_batch_norm1d(2, (mt_bn_opts){ .momentum = 0.25 });
+    mt_bn_opts bn_opts = MT_BN_DEFAULTS;
+    bn_opts.momentum = 0.25;
+    mt_module *bn = mt_nn_batch_norm1d(2, bn_opts);
     cr_assert_not_null(bn, "%s", mt_last_error());
     /* x [4, 2]: column 0 = 1, 2, 3, 6 ; column 1 = -1, 0, 1, 0 */
     const float xs[] = { 1, -1, 2, 0, 3, 1, 6, 0 };
@@ -356,7 +393,7 @@ NN_TEST(batch_norm1d_train_then_eval)
 
 NN_TEST(batch_norm1d_gradients_and_options)
 {
-    mt_module *bn = mt_nn_batch_norm1d(3, (mt_bn_opts){ 0 });
+    mt_module *bn = mt_nn_batch_norm1d(3, MT_BN_DEFAULTS);
     mt_tensor *x = mt_randn(NULL, MT_F32, MT_SHAPE(6, 3));
     mt_tensor *loss = mt_sum_all(mt_mul(mt_forward(bn, x), mt_randn(NULL, MT_F32, MT_SHAPE(6, 3))));
     cr_assert(loss && mt_backward(loss) == MT_OK, "%s", mt_last_error());
@@ -364,7 +401,10 @@ NN_TEST(batch_norm1d_gradients_and_options)
     cr_expect_not_null(mt_module_param(bn, "bias")->grad);
     mt_module_free(bn);
 
-    mt_module *plain = mt_nn_batch_norm1d(3, (mt_bn_opts){ .no_affine = true, .no_running_stats = true });
+    mt_bn_opts bn_opts = MT_BN_DEFAULTS;
+    bn_opts.affine = false;
+    bn_opts.track_running_stats = false;
+    mt_module *plain = mt_nn_batch_norm1d(3, bn_opts);
     cr_assert_not_null(plain);
     cr_expect_eq(plain->n_params, 0);
     cr_expect_eq(plain->n_buffers, 0);

@@ -63,8 +63,13 @@ static void run_sgd(sgd_ref o, int steps, const char *what)
 {
     mt_tensor *p = new_param(p0);
     mt_tensor_list list = one_param("w", p);
-    mt_optimizer *opt = mt_sgd(list, (mt_sgd_opts){ .lr = o.lr, .momentum = o.momentum, .dampening = o.dampening,
-                                                    .weight_decay = o.weight_decay, .nesterov = o.nesterov });
+    mt_sgd_opts opts = MT_SGD_DEFAULTS;
+    opts.lr = o.lr;
+    opts.momentum = o.momentum;
+    opts.dampening = o.dampening;
+    opts.weight_decay = o.weight_decay;
+    opts.nesterov = o.nesterov;
+    mt_optimizer *opt = mt_sgd(list, opts);
     mt_tensor_list_free(&list);
     cr_assert_not_null(opt, "%s", mt_last_error());
     double ref[N], buf[N];
@@ -94,7 +99,9 @@ OPTIM_TEST(sgd_plain_by_hand)
     /* p = 1, c = 1, lr = 0.1: g = p, so p = 0.9, 0.81, 0.729 */
     mt_tensor *p = new_param(p0);
     mt_tensor_list list = one_param("w", p);
-    mt_optimizer *opt = mt_sgd(list, (mt_sgd_opts){ .lr = 0.1 });
+    mt_sgd_opts sgd_opts = MT_SGD_DEFAULTS;
+    sgd_opts.lr = 0.1;
+    mt_optimizer *opt = mt_sgd(list, sgd_opts);
     mt_tensor_list_free(&list);
     const double after[3] = { 0.9, 0.81, 0.729 };
     for (int t = 0; t < 3; t++) {
@@ -117,11 +124,38 @@ OPTIM_TEST(sgd_rejects_bad_options)
 {
     mt_tensor *p = new_param(p0);
     mt_tensor_list list = one_param("w", p);
-    cr_expect_null(mt_sgd(list, (mt_sgd_opts){ .lr = 0.1, .momentum = 0.9, .dampening = 0.1, .nesterov = true }));
+    mt_sgd_opts o = MT_SGD_DEFAULTS;
+    o.lr = 0.1;
+    o.momentum = 0.9;
+    o.dampening = 0.1;
+    o.nesterov = true;
+    cr_expect_null(mt_sgd(list, o));
     cr_expect(strstr(mt_last_error(), "nesterov") != NULL, "%s", mt_last_error());
-    cr_expect_null(mt_sgd(list, (mt_sgd_opts){ .lr = -1 }));
-    cr_expect_null(mt_adam(list, (mt_adam_opts){ .beta1 = 1.0 }));
-    cr_expect_null(mt_sgd((mt_tensor_list){ 0, NULL }, (mt_sgd_opts){ .lr = 0.1 }));
+    o = MT_SGD_DEFAULTS;
+    o.lr = -1;
+    cr_expect_null(mt_sgd(list, o));
+    mt_adam_opts a = MT_ADAM_DEFAULTS;
+    a.beta1 = 1.0;
+    cr_expect_null(mt_adam(list, a));
+    cr_expect(strstr(mt_last_error(), "betas") != NULL, "%s", mt_last_error());
+    cr_expect_null(mt_sgd((mt_tensor_list){ 0, NULL }, MT_SGD_DEFAULTS));
+    mt_tensor_list_free(&list);
+    mt_free(p);
+}
+
+/* Options are used as given (docs/options.md): a zero is a zero, and a struct
+   that did not start from its defaults value is refused, not read as zeros. */
+OPTIM_TEST(options_zero_is_zero_and_defaults_are_required)
+{
+    mt_tensor *p = new_param(p0);
+    mt_tensor_list list = one_param("w", p);
+    cr_expect_null(mt_adam(list, (mt_adam_opts){ .lr = 0.1 }));
+    cr_expect(strstr(mt_last_error(), "MT_ADAM_DEFAULTS") != NULL, "%s", mt_last_error());
+    cr_expect_null(mt_adamw(list, (mt_adam_opts){ .lr = 0.1 }));
+    cr_expect(strstr(mt_last_error(), "MT_ADAMW_DEFAULTS") != NULL, "%s", mt_last_error());
+    cr_expect_null(mt_sgd(list, (mt_sgd_opts){ .lr = 0.1 }));
+    cr_expect(strstr(mt_last_error(), "MT_SGD_DEFAULTS") != NULL, "%s", mt_last_error());
+
     mt_tensor_list_free(&list);
     mt_free(p);
 }
@@ -154,8 +188,13 @@ static void run_adam(adam_ref o, int steps, const double *grads, const char *wha
 {
     mt_tensor *p = new_param(p0);
     mt_tensor_list list = one_param("w", p);
-    mt_adam_opts opts = { .lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .eps = o.eps,
-                          .weight_decay = o.weight_decay, .amsgrad = o.amsgrad };
+    mt_adam_opts opts = MT_ADAM_DEFAULTS;
+    opts.lr = o.lr;
+    opts.beta1 = o.beta1;
+    opts.beta2 = o.beta2;
+    opts.eps = o.eps;
+    opts.weight_decay = o.weight_decay;
+    opts.amsgrad = o.amsgrad;
     mt_optimizer *opt = o.decoupled ? mt_adamw(list, opts) : mt_adam(list, opts);
     mt_tensor_list_free(&list);
     cr_assert_not_null(opt, "%s", mt_last_error());
@@ -185,7 +224,9 @@ OPTIM_TEST(adam_bias_correction_first_step)
     /* step 1: m_hat = g, v_hat = g^2, so p moves by lr * g / (|g| + eps) ~ lr sign(g) */
     mt_tensor *p = new_param(p0);
     mt_tensor_list list = one_param("w", p);
-    mt_optimizer *opt = mt_adam(list, (mt_adam_opts){ .lr = 0.01 });
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.01;
+    mt_optimizer *opt = mt_adam(list, adam_opts);
     mt_tensor_list_free(&list);
     make_grad(p);
     cr_assert(mt_step(opt) == MT_OK);
@@ -202,6 +243,8 @@ OPTIM_TEST(adam_bias_correction_first_step)
 OPTIM_TEST(adam_defaults) { run_adam((adam_ref){ 1e-3, 0.9, 0.999, 1e-8, 0, false, false }, 6, NULL, "adam"); }
 OPTIM_TEST(adam_custom_l2) { run_adam((adam_ref){ 0.05, 0.8, 0.99, 1e-6, 0.1, false, false }, 6, NULL, "adam l2"); }
 OPTIM_TEST(adamw_decoupled) { run_adam((adam_ref){ 0.05, 0.9, 0.999, 1e-8, 0.1, false, true }, 6, NULL, "adamw"); }
+/* zeros are zeros: no first-moment averaging, no eps (docs/options.md) */
+OPTIM_TEST(adam_zero_beta1_and_eps) { run_adam((adam_ref){ 0.05, 0, 0.999, 0, 0, false, false }, 6, NULL, "adam beta1=0 eps=0"); }
 
 OPTIM_TEST(amsgrad_keeps_the_max)
 {
@@ -239,8 +282,12 @@ OPTIM_TEST(parameters_without_grad_are_skipped)
         mt_tensor_list list = { 2, malloc(2 * sizeof(mt_named_tensor)) };
         list.items[0] = (mt_named_tensor){ strdup("a"), a };
         list.items[1] = (mt_named_tensor){ strdup("b"), b };
-        mt_optimizer *opt = k == 0 ? mt_sgd(list, (mt_sgd_opts){ .lr = 0.1, .momentum = 0.9 })
-                                   : mt_adam(list, (mt_adam_opts){ .lr = 0.1 });
+        mt_sgd_opts sgd_opts = MT_SGD_DEFAULTS;
+        sgd_opts.lr = 0.1;
+        sgd_opts.momentum = 0.9;
+        mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+        adam_opts.lr = 0.1;
+        mt_optimizer *opt = k == 0 ? mt_sgd(list, sgd_opts) : mt_adam(list, adam_opts);
         mt_tensor_list_free(&list);
         cr_assert_not_null(opt, "%s", mt_last_error());
         make_grad(a);
@@ -264,7 +311,9 @@ OPTIM_TEST(state_names)
 {
     mt_tensor *p = new_param(p0);
     mt_tensor_list list = one_param("0.weight", p);
-    mt_optimizer *opt = mt_adam(list, (mt_adam_opts){ .amsgrad = true });
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.amsgrad = true;
+    mt_optimizer *opt = mt_adam(list, adam_opts);
     make_grad(p);
     mt_step(opt);
     mt_tensor_list st = mt_optimizer_state(opt);
@@ -275,7 +324,10 @@ OPTIM_TEST(state_names)
     mt_tensor_list_free(&st);
     mt_optimizer_free(opt);
 
-    opt = mt_sgd(list, (mt_sgd_opts){ .lr = 0.1, .momentum = 0.9 });
+    mt_sgd_opts sgd_opts = MT_SGD_DEFAULTS;
+    sgd_opts.lr = 0.1;
+    sgd_opts.momentum = 0.9;
+    opt = mt_sgd(list, sgd_opts);
     mt_step(opt);
     st = mt_optimizer_state(opt);
     cr_assert_eq(st.n, 2);
@@ -290,10 +342,16 @@ OPTIM_TEST(state_names)
    copy of the parameter, then runs both `more` steps: they must agree bitwise. */
 static void roundtrip(bool adam)
 {
+    mt_adam_opts adam_opts = MT_ADAMW_DEFAULTS;
+    adam_opts.lr = 0.05;
+    adam_opts.amsgrad = true;
+    mt_sgd_opts sgd_opts = MT_SGD_DEFAULTS;
+    sgd_opts.lr = 0.05;
+    sgd_opts.momentum = 0.9;
+    sgd_opts.nesterov = true;
     mt_tensor *p = new_param(p0);
     mt_tensor_list list = one_param("layer.w", p);
-    mt_optimizer *a = adam ? mt_adamw(list, (mt_adam_opts){ .lr = 0.05, .weight_decay = 0.01, .amsgrad = true })
-                           : mt_sgd(list, (mt_sgd_opts){ .lr = 0.05, .momentum = 0.9, .nesterov = true });
+    mt_optimizer *a = adam ? mt_adamw(list, adam_opts) : mt_sgd(list, sgd_opts);
     mt_tensor_list_free(&list);
     for (int t = 0; t < 3; t++) { make_grad(p); mt_step(a); }
 
@@ -307,8 +365,7 @@ static void roundtrip(bool adam)
     mt_tensor_list_free(&state);
 
     list = one_param("layer.w", q);
-    mt_optimizer *b = adam ? mt_adamw(list, (mt_adam_opts){ .lr = 0.05, .weight_decay = 0.01, .amsgrad = true })
-                           : mt_sgd(list, (mt_sgd_opts){ .lr = 0.05, .momentum = 0.9, .nesterov = true });
+    mt_optimizer *b = adam ? mt_adamw(list, adam_opts) : mt_sgd(list, sgd_opts);
     mt_tensor_list_free(&list);
     cr_assert(mt_optimizer_load_state(b, copy) == MT_OK, "%s", mt_last_error());
     mt_tensor_list_free(&copy);
@@ -335,7 +392,7 @@ OPTIM_TEST(load_state_rejects_mismatches)
 {
     mt_tensor *p = new_param(p0);
     mt_tensor_list list = one_param("w", p);
-    mt_optimizer *opt = mt_adam(list, (mt_adam_opts){ 0 });
+    mt_optimizer *opt = mt_adam(list, MT_ADAM_DEFAULTS);
     mt_tensor_list_free(&list);
     mt_tensor_list bad = { 1, malloc(sizeof(mt_named_tensor)) };
     bad.items[0] = (mt_named_tensor){ strdup("v.exp_avg"), mt_zeros(MT_F64, MT_SHAPE(N)) };
@@ -358,7 +415,9 @@ OPTIM_TEST(f32_parameters_of_a_module)
     mt_manual_seed(2);
     mt_module *lin = mt_nn_linear(3, 1, true);
     mt_tensor_list params = mt_parameters(lin);
-    mt_optimizer *opt = mt_adam(params, (mt_adam_opts){ .lr = 0.05 });
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.05;
+    mt_optimizer *opt = mt_adam(params, adam_opts);
     mt_tensor_list_free(&params);
     mt_tensor *x = mt_randn(NULL, MT_F32, MT_SHAPE(16, 3)), *target = mt_randn(NULL, MT_F32, MT_SHAPE(16, 1));
     double first = 0, last = 0;
@@ -417,7 +476,9 @@ static mt_optimizer *lr_holder(mt_tensor **p, double lr)
 {
     *p = new_param(p0);
     mt_tensor_list list = one_param("w", *p);
-    mt_optimizer *opt = mt_sgd(list, (mt_sgd_opts){ .lr = lr });
+    mt_sgd_opts sgd_opts = MT_SGD_DEFAULTS;
+    sgd_opts.lr = lr;
+    mt_optimizer *opt = mt_sgd(list, sgd_opts);
     mt_tensor_list_free(&list);
     return opt;
 }
@@ -485,7 +546,12 @@ OPTIM_TEST(reduce_on_plateau_patience_cooldown_min_lr)
 {
     mt_tensor *p;
     mt_optimizer *opt = lr_holder(&p, 1.0);
-    mt_scheduler *s = mt_reduce_on_plateau(opt, (mt_plateau_opts){ .factor = 0.5, .patience = 2, .cooldown = 1, .min_lr = 0.2 });
+    mt_plateau_opts plateau_opts = MT_PLATEAU_DEFAULTS;
+    plateau_opts.factor = 0.5;
+    plateau_opts.patience = 2;
+    plateau_opts.cooldown = 1;
+    plateau_opts.min_lr = 0.2;
+    mt_scheduler *s = mt_reduce_on_plateau(opt, plateau_opts);
     cr_assert_not_null(s, "%s", mt_last_error());
     /* 10, 9 improve; then 9 forever: 3 bad epochs > patience 2 reduce; one cooldown epoch
        does not count; min_lr stops the fall at 0.2. */
@@ -500,7 +566,11 @@ OPTIM_TEST(reduce_on_plateau_patience_cooldown_min_lr)
 
     /* relative threshold: 1% better is required; an improvement resets the count */
     mt_optimizer_set_lr(opt, 1.0);
-    s = mt_reduce_on_plateau(opt, (mt_plateau_opts){ .factor = 0.1, .patience = 1, .threshold = 0.01 });
+    plateau_opts = MT_PLATEAU_DEFAULTS;
+    plateau_opts.factor = 0.1;
+    plateau_opts.patience = 1;
+    plateau_opts.threshold = 0.01;
+    s = mt_reduce_on_plateau(opt, plateau_opts);
     const double m2[] = { 100, 99.5, 99.2, 98, 97.5, 97.4 };
     /* 100 best; 99.5 not < 99 (bad 1); 99.2 bad 2 > 1 -> 0.1; 98 < 99 better (best 98);
        97.5 not < 97.02 (bad 1); 97.4 bad 2 -> 0.01 */
@@ -513,7 +583,11 @@ OPTIM_TEST(reduce_on_plateau_patience_cooldown_min_lr)
 
     /* maximize: higher is better */
     mt_optimizer_set_lr(opt, 1.0);
-    s = mt_reduce_on_plateau(opt, (mt_plateau_opts){ .maximize = true, .factor = 0.5, .patience = -1 });
+    plateau_opts = MT_PLATEAU_DEFAULTS;
+    plateau_opts.maximize = true;
+    plateau_opts.factor = 0.5;
+    plateau_opts.patience = 0;
+    s = mt_reduce_on_plateau(opt, plateau_opts);
     mt_scheduler_step_metric(s, 0.5);
     cr_expect_float_eq(mt_optimizer_lr(opt), 1.0, 1e-15);
     mt_scheduler_step_metric(s, 0.9);

@@ -917,8 +917,8 @@ Test(safetensors, module_round_trip, .init = st_setup, .fini = st_teardown)
 Test(safetensors, module_round_trip_with_buffers, .init = st_setup, .fini = st_teardown)
 {
     mt_manual_seed(5);
-    mt_module *a = mt_nn_sequential(mt_nn_linear(4, 3, true), mt_nn_batch_norm1d(3, (mt_bn_opts){ 0 }), mt_nn_relu());
-    mt_module *b = mt_nn_sequential(mt_nn_linear(4, 3, true), mt_nn_batch_norm1d(3, (mt_bn_opts){ 0 }), mt_nn_relu());
+    mt_module *a = mt_nn_sequential(mt_nn_linear(4, 3, true), mt_nn_batch_norm1d(3, MT_BN_DEFAULTS), mt_nn_relu());
+    mt_module *b = mt_nn_sequential(mt_nn_linear(4, 3, true), mt_nn_batch_norm1d(3, MT_BN_DEFAULTS), mt_nn_relu());
     cr_assert(a && b, "%s", mt_last_error());
     /* move the running statistics away from their initial values */
     mt_generator gen = mt_generator_new(6);
@@ -986,7 +986,9 @@ Test(safetensors, checkpoint_round_trip_with_adam, .init = st_setup, .fini = st_
     mt_manual_seed(3);
     mt_module *a = mt_nn_linear(3, 2, true);
     mt_tensor_list pa = mt_parameters(a);
-    mt_optimizer *oa = mt_adam(pa, (mt_adam_opts){ .lr = 0.01 });
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.01;
+    mt_optimizer *oa = mt_adam(pa, adam_opts);
     train_steps(a, oa, 3, 10);
     mt_optimizer_set_lr(oa, 0.1 / 3);   /* as a scheduler would: restored from the metadata */
 
@@ -996,7 +998,9 @@ Test(safetensors, checkpoint_round_trip_with_adam, .init = st_setup, .fini = st_
     /* a fresh model and optimizer take the state */
     mt_module *b = mt_nn_linear(3, 2, true);
     mt_tensor_list pb = mt_parameters(b);
-    mt_optimizer *ob = mt_adam(pb, (mt_adam_opts){ .lr = 0.01 });
+    adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.01;
+    mt_optimizer *ob = mt_adam(pb, adam_opts);
     cr_assert_eq(mt_checkpoint_load(path, b, ob), MT_OK, "%s", mt_last_error());
     assert_state_equal(a, b);
     assert_optim_equal(oa, ob);
@@ -1037,7 +1041,9 @@ Test(safetensors, checkpoint_load_failure_changes_nothing, .init = st_setup, .fi
     mt_manual_seed(4);
     mt_module *a = mt_nn_linear(3, 2, true);
     mt_tensor_list pa = mt_parameters(a);
-    mt_optimizer *oa = mt_adam(pa, (mt_adam_opts){ .lr = 0.01 });
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.01;
+    mt_optimizer *oa = mt_adam(pa, adam_opts);
     train_steps(a, oa, 2, 30);
     const char *path = tmp_path("ckpt.safetensors");
     cr_assert_eq(mt_checkpoint_save(path, a, oa), MT_OK, "%s", mt_last_error());
@@ -1045,7 +1051,9 @@ Test(safetensors, checkpoint_load_failure_changes_nothing, .init = st_setup, .fi
     /* a model of another shape, with an optimizer that has stepped */
     mt_module *b = mt_nn_linear(4, 2, true);
     mt_tensor_list pb = mt_parameters(b);
-    mt_optimizer *ob = mt_adam(pb, (mt_adam_opts){ .lr = 0.5 });
+    adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.5;
+    mt_optimizer *ob = mt_adam(pb, adam_opts);
     mt_generator gen = mt_generator_new(5);
     for (int s = 0; s < 2; s++) {
         mt_scope scope = mt_scope_begin();
@@ -1077,7 +1085,7 @@ Test(safetensors, checkpoint_load_failure_changes_nothing, .init = st_setup, .fi
     /* a model-only file cannot restore an optimizer */
     mt_module *c = mt_nn_linear(3, 2, true);
     mt_tensor_list pc = mt_parameters(c);
-    mt_optimizer *oc = mt_adam(pc, (mt_adam_opts){ 0 });
+    mt_optimizer *oc = mt_adam(pc, MT_ADAM_DEFAULTS);
     cr_assert_eq(mt_checkpoint_save(tmp_path("model-only"), a, NULL), MT_OK);
     snapshot sc = take_snapshot(c);
     cr_assert_eq(mt_checkpoint_load(tmp_path("model-only"), c, oc), MT_ERR_FORMAT);

@@ -37,7 +37,9 @@ Test(spirals, mlp_reaches_99_percent, .init = mt_test_setup, .fini = mt_test_tea
                                       mt_nn_linear(64, 2, true));
     cr_assert_not_null(net, "%s", mt_last_error());
     mt_tensor_list params = mt_parameters(net);
-    mt_optimizer *opt = mt_adam(params, (mt_adam_opts){ .lr = 0.01 });
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.01;
+    mt_optimizer *opt = mt_adam(params, adam_opts);
     mt_tensor_list_free(&params);
     cr_assert_not_null(opt, "%s", mt_last_error());
 

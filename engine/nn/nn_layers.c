@@ -81,7 +81,7 @@ mt_module *mt_nn_linear(int64_t in_features, int64_t out_features, bool bias)
    (and length) of each channel, with the biased batch variance; the running
    stats move by  r = (1 - momentum) r + momentum * stat_B  (unbiased variance).
    Eval: the running stats replace the batch's. */
-typedef struct bn_impl { int64_t num_features; double eps, momentum; bool affine, track; } bn_impl;
+typedef struct bn_impl { int64_t num_features; double eps, momentum; bool cumulative, affine, track; } bn_impl;
 
 static mt_tensor *bn_forward(mt_module *m, mt_tensor *x)
 {
@@ -94,20 +94,25 @@ static mt_tensor *bn_forward(mt_module *m, mt_tensor *x)
     }
     mt_tensor *running_mean = mt_module_buffer(m, "running_mean"), *running_var = mt_module_buffer(m, "running_var");
     bool use_batch_stats = m->training || !bn->track;
-    mt_tensor *y = mt_batch_norm(x, running_mean, running_var, mt_module_param(m, "weight"),
-                                 mt_module_param(m, "bias"), use_batch_stats, bn->momentum, bn->eps);
-    if (y && m->training && bn->track) {   /* PyTorch counts the batches seen in training */
+    double momentum = bn->momentum;
+    if (m->training && bn->track) {   /* PyTorch counts the batches seen in training, before using the count */
         mt_tensor *count = mt_module_buffer(m, "num_batches_tracked");
-        if (mt_fill_(count, mt_item(count) + 1) != MT_OK) return NULL;
+        double seen = mt_item(count) + 1;
+        if (mt_fill_(count, seen) != MT_OK) return NULL;
+        if (bn->cumulative) momentum = 1.0 / seen;   /* running stats = the average over all batches */
     }
-    return y;
+    return mt_batch_norm(x, running_mean, running_var, mt_module_param(m, "weight"),
+                         mt_module_param(m, "bias"), use_batch_stats, momentum, bn->eps);
 }
 
 static void bn_repr(const mt_module *m, char *buf, size_t size)
 {
     const bn_impl *bn = m->impl;
-    snprintf(buf, size, "%" PRId64 ", eps=%g, momentum=%g, affine=%s, track_running_stats=%s", bn->num_features,
-             bn->eps, bn->momentum, bn->affine ? "True" : "False", bn->track ? "True" : "False");
+    char momentum[32];
+    if (bn->cumulative) snprintf(momentum, sizeof momentum, "None");
+    else snprintf(momentum, sizeof momentum, "%g", bn->momentum);
+    snprintf(buf, size, "%" PRId64 ", eps=%g, momentum=%s, affine=%s, track_running_stats=%s", bn->num_features,
+             bn->eps, momentum, bn->affine ? "True" : "False", bn->track ? "True" : "False");
 }
 
 static const mt_module_type bn_type = { "BatchNorm1d", bn_forward, NULL, bn_repr };
@@ -118,7 +123,12 @@ mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts)
         mt_set_error(MT_ERR_ARGUMENT, "BatchNorm1d: num_features must be positive, got %" PRId64, num_features);
         return NULL;
     }
-    if (opts.eps < 0 || opts.momentum < 0 || opts.momentum > 1) {
+    if (opts.from_defaults != MT_OPTS_FROM_DEFAULTS) {
+        mt_set_error(MT_ERR_ARGUMENT, "BatchNorm1d: options must start from MT_BN_DEFAULTS (every field is used as "
+                     "given, zero included; docs/options.md)");
+        return NULL;
+    }
+    if (!(opts.eps >= 0) || !(opts.momentum >= 0 && opts.momentum <= 1)) {
         mt_set_error(MT_ERR_ARGUMENT, "BatchNorm1d: need eps >= 0 and momentum in [0, 1], got eps=%g, momentum=%g",
                      opts.eps, opts.momentum);
         return NULL;
@@ -126,8 +136,8 @@ mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts)
     bn_impl *impl = malloc(sizeof *impl);
     mt_module *m = impl ? mt_module_new(&bn_type, impl) : NULL;
     if (!m) { free(impl); if (!impl) mt_set_error(MT_ERR_MEMORY, "BatchNorm1d: out of memory"); return NULL; }
-    *impl = (bn_impl){ num_features, opts.eps > 0 ? opts.eps : 1e-5, opts.momentum > 0 ? opts.momentum : 0.1,
-                       !opts.no_affine, !opts.no_running_stats };
+    *impl = (bn_impl){ num_features, opts.eps, opts.momentum, opts.cumulative_average, opts.affine,
+                       opts.track_running_stats };
     bool ok = true;
     if (impl->affine)
         ok = mt_module_add_param(m, "weight", mt_ones(MT_F32, MT_SHAPE(num_features))) &&

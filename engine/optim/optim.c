@@ -149,6 +149,11 @@ static mt_optimizer *optimizer_new(optimizer_kind kind, mt_tensor_list params)
 /* ---------------------------------------------------------------- constructors */
 mt_optimizer *mt_sgd(mt_tensor_list params, mt_sgd_opts o)
 {
+    if (o.from_defaults != MT_OPTS_FROM_DEFAULTS) {
+        mt_set_error(MT_ERR_ARGUMENT, "SGD: options must start from MT_SGD_DEFAULTS (every field is used as given, "
+                     "zero included; docs/options.md)");
+        return NULL;
+    }
     if (!(o.lr >= 0) || !(o.momentum >= 0) || !(o.weight_decay >= 0)) {
         mt_set_error(MT_ERR_ARGUMENT, "SGD: need lr, momentum and weight_decay >= 0, got lr=%g, momentum=%g, "
                      "weight_decay=%g", o.lr, o.momentum, o.weight_decay);
@@ -171,10 +176,13 @@ mt_optimizer *mt_sgd(mt_tensor_list params, mt_sgd_opts o)
 
 static mt_optimizer *adam_like(optimizer_kind kind, mt_tensor_list params, mt_adam_opts o)
 {
-    /* zeros take PyTorch's defaults */
-    double lr = o.lr != 0 ? o.lr : 1e-3, beta1 = o.beta1 != 0 ? o.beta1 : 0.9;
-    double beta2 = o.beta2 != 0 ? o.beta2 : 0.999, eps = o.eps != 0 ? o.eps : 1e-8;
     const char *op = kind_names[kind];
+    if (o.from_defaults != MT_OPTS_FROM_DEFAULTS) {
+        mt_set_error(MT_ERR_ARGUMENT, "%s: options must start from MT_%s_DEFAULTS (every field is used as given, "
+                     "zero included; docs/options.md)", op, kind == OPT_ADAMW ? "ADAMW" : "ADAM");
+        return NULL;
+    }
+    double lr = o.lr, beta1 = o.beta1, beta2 = o.beta2, eps = o.eps;
     if (!(lr >= 0) || !(eps >= 0) || !(o.weight_decay >= 0)) {
         mt_set_error(MT_ERR_ARGUMENT, "%s: need lr, eps and weight_decay >= 0, got lr=%g, eps=%g, weight_decay=%g",
                      op, lr, eps, o.weight_decay);

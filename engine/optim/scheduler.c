@@ -130,13 +130,16 @@ mt_scheduler *mt_cosine_warmup_lr(mt_optimizer *opt, int64_t warmup_steps, int64
 
 mt_scheduler *mt_reduce_on_plateau(mt_optimizer *opt, mt_plateau_opts o)
 {
-    /* zeros take PyTorch's defaults; a negative patience or threshold means 0 */
-    o.factor = o.factor != 0 ? o.factor : 0.1;
-    o.patience = o.patience == 0 ? 10 : o.patience < 0 ? 0 : o.patience;
-    o.threshold = o.threshold == 0 ? 1e-4 : o.threshold < 0 ? 0 : o.threshold;
-    if (!(o.factor > 0 && o.factor < 1) || o.cooldown < 0 || !(o.min_lr >= 0)) {
-        mt_set_error(MT_ERR_ARGUMENT, "ReduceLROnPlateau: need 0 < factor < 1, cooldown >= 0, min_lr >= 0, got "
-                     "factor=%g, cooldown=%d, min_lr=%g", o.factor, o.cooldown, o.min_lr);
+    if (o.from_defaults != MT_OPTS_FROM_DEFAULTS) {
+        mt_set_error(MT_ERR_ARGUMENT, "ReduceLROnPlateau: options must start from MT_PLATEAU_DEFAULTS (every field "
+                     "is used as given, zero included; docs/options.md)");
+        return NULL;
+    }
+    if (!(o.factor >= 0 && o.factor < 1) || o.patience < 0 || !(o.threshold >= 0) || o.cooldown < 0 ||
+        !(o.min_lr >= 0)) {
+        mt_set_error(MT_ERR_ARGUMENT, "ReduceLROnPlateau: need 0 <= factor < 1, patience >= 0, threshold >= 0, "
+                     "cooldown >= 0, min_lr >= 0, got factor=%g, patience=%d, threshold=%g, cooldown=%d, min_lr=%g",
+                     o.factor, o.patience, o.threshold, o.cooldown, o.min_lr);
         return NULL;
     }
     mt_scheduler *s = scheduler_new(SCHED_PLATEAU, opt, "ReduceLROnPlateau");

@@ -83,12 +83,19 @@ void mt_module_print(const mt_module *m, FILE *f);
 /* ---------------------------------------------------------------- layers */
 /* y = x W^T + b, W [out, in] and b [out] ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default). */
 mt_module *mt_nn_linear(int64_t in_features, int64_t out_features, bool bias);
+/* Every field is used as given (docs/options.md): start from MT_BN_DEFAULTS. */
 typedef struct mt_bn_opts {
-    double eps;                /* 0: 1e-5 */
-    double momentum;           /* 0: 0.1 */
-    bool no_affine;            /* no learnable weight and bias */
-    bool no_running_stats;     /* always normalize with batch statistics */
+    double eps;
+    double momentum;           /* running = (1 - momentum) running + momentum batch; 0 freezes them */
+    bool cumulative_average;   /* PyTorch's momentum=None: running stats are the plain average of
+                                  every batch seen (momentum 1/num_batches_tracked); momentum is ignored */
+    bool affine;               /* learnable weight and bias */
+    bool track_running_stats;  /* false: always normalize with batch statistics */
+    uint32_t from_defaults;    /* set by MT_BN_DEFAULTS; leave it */
 } mt_bn_opts;
+/* PyTorch's defaults: eps 1e-5, momentum 0.1, affine, tracking running stats. */
+#define MT_BN_DEFAULTS ((mt_bn_opts){ .eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true, \
+                                      .from_defaults = MT_OPTS_FROM_DEFAULTS })
 mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts);
 mt_module *mt_nn_dropout(double p);
 mt_module *mt_nn_identity(void);

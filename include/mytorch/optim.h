@@ -10,18 +10,33 @@
 
 typedef struct mt_optimizer mt_optimizer;
 
-/* SGD: fields are used as given (all default to 0 / false). */
+/* Options: every field is used as given, zero included; start from the
+   defaults value and change what you need (docs/options.md):
+
+       mt_adam_opts o = MT_ADAMW_DEFAULTS;
+       o.lr = 3e-4;
+       o.beta1 = 0;                        // a zero is a zero
+       mt_optimizer *opt = mt_adamw(params, o);
+*/
 typedef struct mt_sgd_opts {
     double lr, momentum, dampening, weight_decay;
     bool nesterov;
+    uint32_t from_defaults;   /* set by MT_SGD_DEFAULTS; leave it */
 } mt_sgd_opts;
-/* Adam and AdamW: lr, beta1, beta2 and eps left at 0 take PyTorch's defaults
-   (1e-3, 0.9, 0.999, 1e-8); weight_decay is used as given (PyTorch's AdamW
-   default is 0.01: write it). */
+/* PyTorch's SGD defaults: lr 1e-3, no momentum, dampening or weight decay. */
+#define MT_SGD_DEFAULTS ((mt_sgd_opts){ .lr = 1e-3, .from_defaults = MT_OPTS_FROM_DEFAULTS })
+
 typedef struct mt_adam_opts {
     double lr, beta1, beta2, eps, weight_decay;
     bool amsgrad;
+    uint32_t from_defaults;   /* set by MT_ADAM_DEFAULTS / MT_ADAMW_DEFAULTS; leave it */
 } mt_adam_opts;
+/* PyTorch's Adam defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. */
+#define MT_ADAM_DEFAULTS ((mt_adam_opts){ .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
+                                          .from_defaults = MT_OPTS_FROM_DEFAULTS })
+/* PyTorch's AdamW defaults: Adam's, with weight decay 0.01. */
+#define MT_ADAMW_DEFAULTS ((mt_adam_opts){ .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
+                                           .weight_decay = 1e-2, .from_defaults = MT_OPTS_FROM_DEFAULTS })
 
 /* The optimizer keeps its own copy of the list (not the tensors: the module owns those). */
 mt_optimizer *mt_sgd(mt_tensor_list params, mt_sgd_opts opts);
@@ -53,13 +68,17 @@ mt_scheduler *mt_multistep_lr(mt_optimizer *opt, int n, const int64_t *milestone
 /* Linear warm-up from 0 to base over warmup steps, then cosine from base to min_lr at total steps. */
 mt_scheduler *mt_cosine_warmup_lr(mt_optimizer *opt, int64_t warmup_steps, int64_t total_steps, double min_lr);
 typedef struct mt_plateau_opts {
-    bool maximize;         /* false: a lower metric is better */
-    double factor;         /* 0: 0.1 */
-    int patience;          /* 0: 10 (write a negative value for 0) */
-    double threshold;      /* 0: 1e-4 (relative; negative for 0) */
-    int cooldown;
+    bool maximize;         /* false: a lower metric is better (PyTorch's mode 'min') */
+    double factor;         /* lr *= factor on a plateau, in [0, 1) */
+    int patience;          /* epochs without improvement tolerated */
+    double threshold;      /* relative improvement that counts */
+    int cooldown;          /* epochs to wait after a reduction */
     double min_lr;
+    uint32_t from_defaults;   /* set by MT_PLATEAU_DEFAULTS; leave it */
 } mt_plateau_opts;
+/* PyTorch's defaults: mode 'min', factor 0.1, patience 10, threshold 1e-4 ('rel'), cooldown 0, min_lr 0. */
+#define MT_PLATEAU_DEFAULTS ((mt_plateau_opts){ .factor = 0.1, .patience = 10, .threshold = 1e-4, \
+                                                .from_defaults = MT_OPTS_FROM_DEFAULTS })
 mt_scheduler *mt_reduce_on_plateau(mt_optimizer *opt, mt_plateau_opts opts);
 /* Advances one step (epoch or iteration, as the caller uses it). */
 void mt_scheduler_step(mt_scheduler *s);

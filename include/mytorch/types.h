@@ -47,4 +47,12 @@ typedef struct mt_device {
     int index;
 } mt_device;
 
+/* Options structs (docs/options.md): every field is used exactly as given,
+   zero included. A struct whose PyTorch defaults are not all zero comes with
+   a defaults value, MT_<NAME>_DEFAULTS: start from it and change what you
+   need. It sets from_defaults to this tag, and the constructor refuses a
+   struct without it, so a zero-initialized one cannot slip through as
+   "all zeros" by mistake. */
+#define MT_OPTS_FROM_DEFAULTS 0x6d744f70u
+
 #endif

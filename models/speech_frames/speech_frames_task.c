@@ -189,7 +189,7 @@ static mt_module *build_model(const model_config *c, mt_generator *dropout_gen)
     if (!c->linear)
         for (int i = 0; i < c->n_hidden; i++) {
             layers[k++] = mt_nn_linear(in, c->hidden[i], true);
-            layers[k++] = mt_nn_batch_norm1d(c->hidden[i], (mt_bn_opts){ 0 });
+            layers[k++] = mt_nn_batch_norm1d(c->hidden[i], MT_BN_DEFAULTS);
             layers[k++] = mt_nn_gelu(MT_GELU_ERF);
             layers[k++] = seeded_dropout(c->dropout, dropout_gen);
             in = c->hidden[i];
@@ -696,8 +696,11 @@ static mt_status make_scheduler(mt_optimizer *opt, const run_state *s, int64_t b
         sched = mt_cosine_warmup_lr(opt, warm, total, o->lr * 1e-2);
         for (int64_t i = 0; sched && i < s->global_step; i++) mt_scheduler_step(sched);
     } else {
-        sched = mt_reduce_on_plateau(opt, (mt_plateau_opts){ .maximize = true, .factor = o->plateau_factor,
-                                                               .patience = o->plateau_patience > 0 ? o->plateau_patience : -1 });
+        mt_plateau_opts plateau = MT_PLATEAU_DEFAULTS;
+        plateau.maximize = true;
+        plateau.factor = o->plateau_factor;
+        plateau.patience = o->plateau_patience;
+        sched = mt_reduce_on_plateau(opt, plateau);
         for (int i = 0; sched && i < s->n_history; i++) mt_scheduler_step_metric(sched, s->history[i]);
     }
     if (!sched) return mt_last_status();
@@ -814,7 +817,10 @@ mt_status mt_speech_frames_train(const mt_speech_frames_opts *opts, mt_speech_fr
     if ((st = mt_module_to(net, device)) != MT_OK) goto done;
     report->parameters = mt_parameter_count(net);
     mt_tensor_list params = mt_parameters(net);
-    opt = mt_adamw(params, (mt_adam_opts){ .lr = o->lr, .weight_decay = o->weight_decay });
+    mt_adam_opts adam = MT_ADAMW_DEFAULTS;
+    adam.lr = o->lr;
+    adam.weight_decay = o->weight_decay;
+    opt = mt_adamw(params, adam);
     mt_tensor_list_free(&params);
     if (!opt) { st = mt_last_status(); goto done; }
     /* training drops a last partial batch (a batch of one frame would break batch norm) */

@@ -115,7 +115,10 @@ mt_status mt_spirals_train(const mt_spirals_opts *o, mt_spirals_report *report)
         (st = move_to(&x_test, device)) != MT_OK || (st = move_to(&y_test, device)) != MT_OK) goto done;
     report->parameters = mt_parameter_count(net);
     mt_tensor_list params = mt_parameters(net);
-    opt = mt_adamw(params, (mt_adam_opts){ .lr = lr, .weight_decay = o->weight_decay });
+    mt_adam_opts adam_opts = MT_ADAMW_DEFAULTS;
+    adam_opts.lr = lr;
+    adam_opts.weight_decay = o->weight_decay;
+    opt = mt_adamw(params, adam_opts);
     mt_tensor_list_free(&params);
     if (!opt) { st = mt_last_status(); goto done; }
     int64_t steps_per_epoch = (n + batch - 1) / batch;
