@@ -34,7 +34,7 @@ static void print_help(FILE *f)
         "  train <task>    train a model and report its accuracy (tasks: spirals, speech-frames)\n"
         "  eval <task>     evaluate a checkpoint on a split (tasks: speech-frames)\n"
         "  predict <task>  write a checkpoint's predictions as a CSV file (tasks: speech-frames)\n"
-        "  bench <name>    run a standard benchmark and print JSON (gemm, mlp_speech)\n"
+        "  bench <name>    run a standard benchmark and print JSON (gemm, mlp_speech, mlp_speech_data)\n"
         "  data <dataset>  generate an offline dataset (speech: MFCC + phone labels, docs/speech-data.md)\n"
         "\n"
         "options:\n"

@@ -133,6 +133,49 @@ Test(autograd, no_grad_records_nothing, .init = mt_test_setup, .fini = mt_test_t
     cr_assert(mt_is_grad_enabled());
 }
 
+static int returns_from_inside_no_grad(void)
+{
+    MT_NO_GRAD {
+        return mt_is_grad_enabled() ? 1 : 2;
+    }
+    return 0;
+}
+
+/* However an MT_NO_GRAD block is left, the previous mode comes back. */
+Test(autograd, no_grad_survives_break_continue_and_return, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    int runs = 0;
+    MT_NO_GRAD {
+        runs++;
+        if (!mt_is_grad_enabled()) break;
+        cr_assert_fail("not reached");
+    }
+    cr_assert(mt_is_grad_enabled(), "break inside MT_NO_GRAD left grad mode off");
+    MT_NO_GRAD {
+        runs++;
+        continue;
+    }
+    cr_assert(mt_is_grad_enabled(), "continue inside MT_NO_GRAD left grad mode off");
+    cr_assert_eq(runs, 2, "each block ran once");
+    /* a break leaves the block only: the enclosing loop goes on */
+    int iterations = 0;
+    for (int i = 0; i < 3; i++) {
+        MT_NO_GRAD { break; }
+        iterations++;
+    }
+    cr_assert_eq(iterations, 3);
+    cr_assert(mt_is_grad_enabled());
+#if defined(__GNUC__)
+    cr_assert_eq(returns_from_inside_no_grad(), 2);
+    cr_assert(mt_is_grad_enabled(), "return from inside MT_NO_GRAD left grad mode off");
+#endif
+    /* off before the block stays off after it, whatever the exit */
+    bool prev = mt_set_grad_enabled(false);
+    MT_NO_GRAD { break; }
+    cr_assert(!mt_is_grad_enabled());
+    mt_set_grad_enabled(prev);
+}
+
 Test(autograd, detach_cuts_the_graph, .init = mt_test_setup, .fini = mt_test_teardown)
 {
     mt_tensor *x = leaf(2, (double[]){ 2, 3 });

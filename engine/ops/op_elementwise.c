@@ -74,8 +74,8 @@ static mt_status binary_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
         break;
     case MT_BINARY_MAX: case MT_BINARY_MIN: {
         mt_binary_kind strict = node->ints[0] == MT_BINARY_MAX ? MT_BINARY_GT : MT_BINARY_LT;
-        mt_tensor *a_wins = mt_to_dtype(binary_raw("maximum", strict, a, b), g->dtype);
-        mt_tensor *tie = mt_to_dtype(binary_raw("maximum", MT_BINARY_EQ, a, b), g->dtype);
+        mt_tensor *a_wins = mt_to_dtype(binary_raw(node->op->name, strict, a, b), g->dtype);
+        mt_tensor *tie = mt_to_dtype(binary_raw(node->op->name, MT_BINARY_EQ, a, b), g->dtype);
         mt_tensor *share_a = mt_add(a_wins, mt_mul_scalar(tie, 0.5));
         if (need_a) ga = mt_mul(g, share_a);
         if (need_b) gb = mt_mul(g, mt_add_scalar(mt_neg(share_a), 1));
@@ -118,8 +118,8 @@ static mt_tensor *binary_jvp(mt_node *node, mt_tensor *const *t)
     case MT_BINARY_MAX: case MT_BINARY_MIN: {
         mt_binary_kind strict = node->ints[0] == MT_BINARY_MAX ? MT_BINARY_GT : MT_BINARY_LT;
         mt_tensor *ref = ta ? ta : tb;
-        mt_tensor *a_wins = mt_to_dtype(binary_raw("maximum", strict, a, b), ref->dtype);
-        mt_tensor *tie = mt_to_dtype(binary_raw("maximum", MT_BINARY_EQ, a, b), ref->dtype);
+        mt_tensor *a_wins = mt_to_dtype(binary_raw(node->op->name, strict, a, b), ref->dtype);
+        mt_tensor *tie = mt_to_dtype(binary_raw(node->op->name, MT_BINARY_EQ, a, b), ref->dtype);
         mt_tensor *share_a = mt_add(a_wins, mt_mul_scalar(tie, 0.5));
         mt_tensor *pa = ta ? mt_mul(ta, share_a) : NULL;
         mt_tensor *pb = tb ? mt_mul(tb, mt_add_scalar(mt_neg(share_a), 1)) : NULL;

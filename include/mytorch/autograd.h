@@ -36,10 +36,31 @@ typedef struct mt_backward_opts {
 } mt_backward_opts;
 mt_status mt_backward_ex(mt_tensor *output, mt_backward_opts opts);
 
-/* Disables taping in a C block: MT_NO_GRAD { ... } */
+/* Disables taping in a C block: MT_NO_GRAD { ... } (PyTorch's torch.no_grad()).
+   The previous mode comes back however the block is left: at its end, by
+   break or continue, and (with GCC or Clang, through the cleanup attribute)
+   by return or goto. A break leaves the block, not an enclosing loop. */
+typedef struct mt_grad_guard { bool prev; bool once; } mt_grad_guard;
+static inline mt_grad_guard mt_grad_guard_begin(bool enabled)
+{
+    return (mt_grad_guard){ mt_set_grad_enabled(enabled), true };
+}
+static inline void mt_grad_guard_end(mt_grad_guard *g)
+{
+    if (g->once || g->prev != mt_is_grad_enabled()) mt_set_grad_enabled(g->prev);
+    g->once = false;
+}
+#if defined(__GNUC__)
+#define MT_GRAD_GUARD_CLEANUP_ __attribute__((cleanup(mt_grad_guard_end)))
+#else
+#define MT_GRAD_GUARD_CLEANUP_
+#endif
+/* The inner loop takes break and continue, so that the outer loop's step
+   (which restores the mode) always runs. */
 #define MT_NO_GRAD \
-    for (bool mt_ng_prev_ = mt_set_grad_enabled(false), mt_ng_once_ = true; mt_ng_once_; \
-         mt_set_grad_enabled(mt_ng_prev_), mt_ng_once_ = false)
+    for (mt_grad_guard mt_ng_ MT_GRAD_GUARD_CLEANUP_ = mt_grad_guard_begin(false); mt_ng_.once; \
+         mt_grad_guard_end(&mt_ng_)) \
+        for (bool mt_ng_inner_ = true; mt_ng_inner_; mt_ng_inner_ = false)
 
 /* ---------------------------------------------------------------- forward mode */
 /* A view of primal carrying tangent (same shape) for forward-mode AD. */

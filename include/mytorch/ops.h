@@ -1,6 +1,7 @@
 /*
  * ops.h - differentiable operations. Every op here has a forward, a vjp and a
- * jvp (engine/ops/op_*.c), CPU kernels for f32 and f64, and a case in the op
+ * jvp (engine/ops/op_*.c), CPU kernels for f32 and f64, CUDA kernels (run on GPUs
+ * and proven on the SIMT emulator against the CPU), and a case in the op
  * harness (tests/). Binary ops broadcast as PyTorch does. dim arguments may
  * be negative (counted from the end).
  */
@@ -38,7 +39,7 @@ mt_tensor *mt_le(mt_tensor *a, mt_tensor *b);
 mt_tensor *mt_gt(mt_tensor *a, mt_tensor *b);
 mt_tensor *mt_ge(mt_tensor *a, mt_tensor *b);
 
-/* ---------------------------------------------------------------- activations (op_activation.c) */
+/* ---------------------------------------------------------------- activations (op_elementwise.c) */
 mt_tensor *mt_identity(mt_tensor *x);
 mt_tensor *mt_sigmoid(mt_tensor *x);
 mt_tensor *mt_tanh(mt_tensor *x);
