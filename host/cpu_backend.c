@@ -2,6 +2,7 @@
  * cpu_backend.c - the CPU backend: host memory and the kernels of kernels/cpu.
  */
 #include "host/backend.h"
+#include "mytorch/runtime.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 #include <stdlib.h>
@@ -16,6 +17,8 @@ static void *cpu_alloc(size_t nbytes)
 static void cpu_free(void *ptr) { free(ptr); }
 static void cpu_copy_bytes(void *dst, const void *src, size_t nbytes) { if (nbytes) memcpy(dst, src, nbytes); }
 static void cpu_synchronize(void) {}
+
+bool mt_cpu_deterministic(void) { return mt_get_deterministic(); }
 
 const mt_backend mt_cpu_backend = {
     .name = "cpu",

@@ -57,13 +57,7 @@ mt_status mt_cuda_get_device_properties(int index, mt_cuda_device_props *out);
    setting; applies to GEMMs issued after the call. */
 bool mt_set_allow_tf32(bool allow);
 bool mt_get_allow_tf32(void);
-/* Deterministic mode: kernels that would accumulate with floating-point
-   atomics take an order-fixed path instead, and cuBLAS is told not to use
-   atomics (every handle always has a fixed workspace of its own). Off by
-   default. Process-wide; returns the previous setting. docs/cuda.md lists the
-   kernels concerned. Kernel wrappers read mt_get_deterministic() at launch. */
-bool mt_set_deterministic(bool deterministic);
-bool mt_get_deterministic(void);
+/* Deterministic mode (mt_set_deterministic): include/mytorch/runtime.h. */
 
 /* ---------------------------------------------------------------- streams and events */
 /* A stream orders the work issued on it; work on different streams may run

@@ -53,6 +53,21 @@ void  mt_device_set_memory_limit(mt_device device, size_t bytes);
    GPU with a working driver); when not, why (for messages). */
 bool mt_device_available(mt_device device, const char **why);
 
+/* ---------------------------------------------------------------- determinism */
+/* Deterministic mode (PyTorch's torch.use_deterministic_algorithms), off by
+   default; process-wide; returns the previous setting; read by each kernel
+   when it runs (docs/determinism.md):
+   - cpu: GEMMs run on fixed 256 x 256 tiles of C, each by one thread, so that
+     results are bitwise the same at any thread count (OpenBLAS's own
+     threading, used otherwise, splits the work by the thread count and its
+     results differ in the last bits between 1 and 2 threads). Every other CPU
+     kernel is thread-count independent in both modes.
+   - cuda: kernels that would accumulate with floating-point atomics take an
+     order-fixed path instead, and cuBLAS is told not to use atomics
+     (docs/cuda.md lists the kernels concerned). */
+bool mt_set_deterministic(bool deterministic);
+bool mt_get_deterministic(void);
+
 /* ---------------------------------------------------------------- threads */
 /* Threads used by CPU kernels and the BLAS (0 = leave as configured). */
 void mt_set_num_threads(int n);

@@ -11,6 +11,10 @@
 /* Loops shorter than this run on one thread: below it, waking threads costs more than it saves. */
 #define MT_CPU_PARALLEL_GRAIN 32768
 
+/* Hooks the CPU kernels call into the runtime (defined in host/cpu_backend.c). */
+/* Whether deterministic mode is on (mt_get_deterministic). */
+bool mt_cpu_deterministic(void);
+
 /* elementwise.c */
 void mt_cpu_copy(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype, const void *src);
 void mt_cpu_fill(mt_dtype dtype, int64_t n, void *dst, double value);
