@@ -553,15 +553,19 @@ const char *mt_dtype_name(mt_dtype dtype)
     return (unsigned)dtype < MT_DTYPE_COUNT ? names[dtype] : "invalid";
 }
 
-const char *mt_shape_str(const mt_tensor *t, char *buf, size_t size)
+const char *mt_shape_text(int ndim, const int64_t *shape, char *buf, size_t size)
 {
-    size_t used = 0;
-    if (!t) { snprintf(buf, size, "(null)"); return buf; }
-    used += (size_t)snprintf(buf + used, size - used, "[");
-    for (int d = 0; d < t->ndim && used < size; d++)
-        used += (size_t)snprintf(buf + used, size - used, d ? ", %" PRId64 : "%" PRId64, t->shape[d]);
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < ndim && used < size; d++)
+        used += (size_t)snprintf(buf + used, size - used, d ? ", %" PRId64 : "%" PRId64, shape[d]);
     if (used < size) snprintf(buf + used, size - used, "]");
     return buf;
+}
+
+const char *mt_shape_str(const mt_tensor *t, char *buf, size_t size)
+{
+    if (!t) { snprintf(buf, size, "(null)"); return buf; }
+    return mt_shape_text(t->ndim, t->shape, buf, size);
 }
 
 /* Prints nested brackets like PyTorch, eliding the middle of long dims. */

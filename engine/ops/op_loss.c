@@ -40,16 +40,6 @@ static bool check_reduction(const char *op, mt_reduction reduction)
     return false;
 }
 
-/* "[2, 3]" for a shape that is not a tensor's. */
-static const char *shape_text(int ndim, const int64_t *shape, char *buf, size_t size)
-{
-    size_t used = (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < ndim && used < size; d++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, d ? ", " : "", shape[d]);
-    if (used < size) snprintf(buf + used, size - used, "]");
-    return buf;
-}
-
 /* A contiguous copy of x (or x itself) for a kernel, made without recording anything. */
 static mt_tensor *contiguous_raw(mt_tensor *x)
 {
@@ -136,7 +126,7 @@ static bool check_target_shape(const char *op, const mt_tensor *input, const mt_
     if (fits) return true;
     mt_set_error(MT_ERR_SHAPE, "%s: target of shape %s does not fit input of shape %s: expected target shape %s", op,
                  mt_shape_str(target, s1, sizeof s1), mt_shape_str(input, s2, sizeof s2),
-                 shape_text(expect_ndim, expect, s3, sizeof s3));
+                 mt_shape_text(expect_ndim, expect, s3, sizeof s3));
     return false;
 }
 

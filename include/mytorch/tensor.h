@@ -140,6 +140,8 @@ double mt_get(const mt_tensor *t, const int64_t *index);
 const char *mt_dtype_name(mt_dtype dtype);
 /* "[2, 3, 4]" into buf. */
 const char *mt_shape_str(const mt_tensor *t, char *buf, size_t size);
+/* The same for a shape given as ndim sizes. */
+const char *mt_shape_text(int ndim, const int64_t *shape, char *buf, size_t size);
 void mt_print(const mt_tensor *t, FILE *f);
 
 /* ---------------------------------------------------------------- in place, no autograd */
