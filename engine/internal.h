@@ -13,6 +13,15 @@
  *   }
  *
  * vjp and jvp run with grad mode and forward AD off, so they may use any op.
+ *
+ * An op with several outputs (values and indices of max over a dim; an LSTM's
+ * y, h_n, c_n) records one node for all of them:
+ *
+ *   mt_node *node = mt_node_new_n(&max_dim_op, 1, &x);   // an mt_op_def_n
+ *   mt_node_save(node, 0, mt_alias_owned(what_the_vjp_needs));
+ *   if (mt_node_commit_n(node, 2, outs) != MT_OK) return <error>;   // outs freed on error
+ *
+ * and defines vjp_n / jvp_n, which see every output's gradient or tangent.
  */
 #ifndef MT_ENGINE_INTERNAL_H
 #define MT_ENGINE_INTERNAL_H
@@ -22,6 +31,8 @@
 
 #define MT_NODE_INLINE_INPUTS 4
 #define MT_NODE_MAX_SAVED 6
+/* The most outputs one node can have (an LSTM layer has 3). */
+#define MT_NODE_MAX_OUTPUTS 4
 
 typedef struct mt_op_def {
     const char *name;
@@ -34,9 +45,34 @@ typedef struct mt_op_def {
     mt_tensor *(*jvp)(mt_node *node, mt_tensor *const *tangents);
 } mt_op_def;
 
+/* An op with several outputs (mt_node_new_n / mt_node_commit_n). vjp_n gets
+   grad_outs[k] = dL/d(output k) for k < node->n_outputs, NULL where no
+   gradient reached output k (it counts as zero; at least one is set), and
+   sets grads as a vjp does. jvp_n sets out_tangents[k] for each output (NULL
+   means zero; outputs of an integer dtype get none). Neither may read the
+   outputs themselves (one may have been freed while the node lives on
+   through another): what they need of them is saved on the node.
+   base.vjp and base.jvp stay NULL; base.name names the op. */
+typedef struct mt_op_def_n {
+    mt_op_def base;
+    mt_status (*vjp_n)(mt_node *node, mt_tensor *const *grad_outs, mt_tensor **grads);
+    mt_status (*jvp_n)(mt_node *node, mt_tensor *const *tangents, mt_tensor **out_tangents);
+} mt_op_def_n;
+
 struct mt_node {
     const mt_op_def *op;
-    mt_tensor *output;               /* the tensor this node made (it owns the node) */
+    const mt_op_def_n *op_n;         /* the op with several outputs, NULL for the rest */
+    /* A single-output node: the tensor it made, which holds the node, so
+       vjp and jvp may read it. NULL on a node with several outputs. */
+    mt_tensor *output;
+    int n_outputs;                   /* 1, or the count given to mt_node_commit_n */
+    /* Which tensor is output k, for routing gradients: compared, never
+       dereferenced (an output may be freed while the node lives on through
+       another). NULL for an output that takes no gradient (integer dtype). */
+    const mt_tensor *output_ids[MT_NODE_MAX_OUTPUTS];
+    /* Holders of the node: each output whose grad_fn it is (before the
+       commit: the op that made it). The node is freed with the last. */
+    int refs;
     int n_inputs;
     mt_tensor **inputs;              /* points at inline_inputs or a heap array */
     mt_tensor *inline_inputs[MT_NODE_INLINE_INPUTS];
@@ -46,7 +82,7 @@ struct mt_node {
     void *extra;                     /* op-specific heap data, freed with the node */
 
     /* backward bookkeeping */
-    mt_tensor *grad_accum;           /* dL/d(output) gathered so far */
+    mt_tensor *grad_accum[MT_NODE_MAX_OUTPUTS];   /* dL/d(output k) gathered so far */
     bool visited;
     bool released;                   /* its saved tensors are gone */
 };
@@ -55,13 +91,22 @@ struct mt_node {
 /* A node for op with output out, or NULL when nothing needs recording (grad
    mode off or no input requires grad, and no input carries a tangent). */
 mt_node *mt_node_new(const mt_op_def *op, mt_tensor *out, int n_inputs, mt_tensor *const *inputs);
+/* The same for an op with several outputs (check them before: no out here). */
+mt_node *mt_node_new_n(const mt_op_def_n *op, int n_inputs, mt_tensor *const *inputs);
 /* The node takes ownership of t (removing it from its scope); returns t. */
 mt_tensor *mt_node_save(mt_node *node, int slot, mt_tensor *t);
 /* Propagates tangents with op->jvp, then attaches node to out for the tape
    (or frees it when only tangents were needed). Returns out, or NULL on error
    (out is then freed). node may be NULL: returns out. */
 mt_tensor *mt_node_commit(mt_node *node, mt_tensor *out);
+/* The same for a node of mt_node_new_n with n outputs (n <= MT_NODE_MAX_OUTPUTS):
+   tangents from its jvp_n, then node becomes the grad_fn of every floating output (integer
+   outputs, such as indices, take no gradient and no tangent). On error node
+   and every outs[k] are freed and set to NULL. node may be NULL: MT_OK. */
+mt_status mt_node_commit_n(mt_node *node, int n, mt_tensor **outs);
 bool mt_node_needs_grad(const mt_node *node, int i);
+/* Drops one holder's reference (an output's when it is freed or its graph
+   is cut, or the op's for a node it never committed); the last frees the node. */
 void mt_node_free(mt_node *node);
 /* Drops what the node saved (after backward without retain_graph). */
 void mt_node_release(mt_node *node);

@@ -35,6 +35,13 @@ typedef struct mt_backward_opts {
     bool retain_graph;        /* keep the graph for another backward */
 } mt_backward_opts;
 mt_status mt_backward_ex(mt_tensor *output, mt_backward_opts opts);
+/* One backward pass from n outputs at once (PyTorch's
+   torch.autograd.backward(tensors, grad_tensors)): the gradient of
+   L = sum_r <outputs[r], grad_outputs[r]>. grad_outputs may be NULL, and so
+   may each entry: ones, for an output that is a scalar. Outputs may share
+   nodes, be outputs of one multi-output op, or be each other's inputs; every
+   node runs once. */
+mt_status mt_backward_n(int n, mt_tensor *const *outputs, mt_tensor *const *grad_outputs, bool retain_graph);
 
 /* Disables taping in a C block: MT_NO_GRAD { ... } (PyTorch's torch.no_grad()).
    The previous mode comes back however the block is left: at its end, by
@@ -78,5 +85,18 @@ mt_status mt_jvp(mt_fn f, void *ctx, int n_in, mt_tensor *const *primals, mt_ten
    grads[i] receives the gradient for inputs[i] (fresh tensors in the current scope). */
 mt_status mt_vjp(mt_fn f, void *ctx, int n_in, mt_tensor *const *primals, mt_tensor *v,
                  mt_tensor **out, mt_tensor **grads);
+
+/* The same for a function with several outputs: f writes n_out outputs
+   (every one non-NULL) and returns MT_OK. */
+typedef mt_status (*mt_fn_n)(void *ctx, int n_in, mt_tensor *const *inputs, int n_out, mt_tensor **outputs);
+/* outs[k] = f_k(primals), out_tangents[k] = J_k . tangents (NULL for an
+   output of an integer dtype, such as indices). */
+mt_status mt_jvp_n(mt_fn_n f, void *ctx, int n_in, mt_tensor *const *primals, mt_tensor *const *tangents,
+                   int n_out, mt_tensor **outs, mt_tensor **out_tangents);
+/* outs[k] = f_k(primals), grads[i] = sum_k J_k^T v[k]: the gradient of
+   L = sum_k <outs[k], v[k]>. v[k] == NULL leaves output k out of L (a zero
+   cotangent); v == NULL means ones for every output (each a scalar). */
+mt_status mt_vjp_n(mt_fn_n f, void *ctx, int n_in, mt_tensor *const *primals, int n_out, mt_tensor *const *v,
+                   mt_tensor **outs, mt_tensor **grads);
 
 #endif
