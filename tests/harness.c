@@ -107,57 +107,77 @@ static double *to_f64(const mt_tensor *t)
     return d;
 }
 
-static mt_tensor *run_fn(void *ctx, int n, mt_tensor *const *in)
+static int n_outputs(const mt_op_case *c) { return c->run_n ? c->n_outputs : 1; }
+
+/* The case's op into out[0..n_outputs-1]; false (with the error recorded) when it fails. */
+static bool run_case(const mt_op_case *c, mt_tensor *const *in, mt_tensor **out)
 {
-    (void)n;
-    const mt_op_case *c = ctx;
-    return c->run(c, in);
+    if (!c->run_n) return (out[0] = c->run(c, in)) != NULL;
+    for (int k = 0; k < n_outputs(c); k++) out[k] = NULL;
+    if (c->run_n(c, in, out) != MT_OK) return false;
+    for (int k = 0; k < n_outputs(c); k++) if (!out[k]) return false;
+    return true;
 }
 
+static mt_status run_fn(void *ctx, int n_in, mt_tensor *const *in, int n_out, mt_tensor **out)
+{
+    (void)n_in;
+    (void)n_out;
+    return run_case(ctx, in, out) ? MT_OK : mt_last_status();
+}
+
+static bool float_output(const mt_tensor *t) { return mt_dtype_is_float(t->dtype); }
+
 /* ---------------------------------------------------------------- checks */
-static void check_forward(const mt_op_case *c, const case_inputs *v, mt_dtype dtype, const ref_tensor *expect)
+static void check_forward(const mt_op_case *c, const case_inputs *v, mt_dtype dtype, const ref_tensor *expects)
 {
     mt_scope scope = mt_scope_begin();
-    mt_tensor *in[6];
+    mt_tensor *in[6], *outs[MT_CASE_MAX_OUTPUTS];
     make_tensors(c, v, dtype, in);
-    mt_tensor *out = c->run(c, in);
-    cr_assert(out != NULL, "%s [%s]: forward failed: %s", c->name, mt_dtype_name(dtype), mt_last_error());
-    char s[128];
-    cr_assert(out->ndim == expect->ndim, "%s [%s]: output has %d dims (%s), reference %d", c->name, mt_dtype_name(dtype),
-              out->ndim, mt_shape_str(out, s, sizeof s), expect->ndim);
-    for (int d = 0; d < out->ndim; d++)
-        cr_assert(out->shape[d] == expect->shape[d], "%s [%s]: output shape %s, reference dim %d is %lld", c->name,
-                  mt_dtype_name(dtype), mt_shape_str(out, s, sizeof s), d, (long long)expect->shape[d]);
-    double *got = to_f64(out);
-    double tol = dtype == MT_F64 ? (c->fwd_tol_f64 ? c->fwd_tol_f64 : 1e-10) : (c->fwd_tol_f32 ? c->fwd_tol_f32 : 1e-5);
-    for (int64_t k = 0; k < ref_numel(expect); k++) {
-        double e = expect->data[k], g = got[k];
-        bool both_nan = isnan(e) && isnan(g);
-        bool same_inf = isinf(e) && e == g;
-        cr_assert(both_nan || same_inf || fabs(g - e) <= tol * (1 + fabs(e)),
-                  "%s [%s]: forward element %lld is %.12g, reference %.12g (tol %g)", c->name, mt_dtype_name(dtype),
-                  (long long)k, g, e, tol);
+    cr_assert(run_case(c, in, outs), "%s [%s]: forward failed: %s", c->name, mt_dtype_name(dtype), mt_last_error());
+    for (int o = 0; o < n_outputs(c); o++) {
+        const mt_tensor *out = outs[o];
+        const ref_tensor *expect = &expects[o];
+        char s[128];
+        cr_assert(out->ndim == expect->ndim, "%s [%s]: output %d has %d dims (%s), reference %d", c->name,
+                  mt_dtype_name(dtype), o, out->ndim, mt_shape_str(out, s, sizeof s), expect->ndim);
+        for (int d = 0; d < out->ndim; d++)
+            cr_assert(out->shape[d] == expect->shape[d], "%s [%s]: output %d shape %s, reference dim %d is %lld", c->name,
+                      mt_dtype_name(dtype), o, mt_shape_str(out, s, sizeof s), d, (long long)expect->shape[d]);
+        double *got = to_f64(out);
+        double tol = dtype == MT_F64 ? (c->fwd_tol_f64 ? c->fwd_tol_f64 : 1e-10) : (c->fwd_tol_f32 ? c->fwd_tol_f32 : 1e-5);
+        for (int64_t k = 0; k < ref_numel(expect); k++) {
+            double e = expect->data[k], g = got[k];
+            bool both_nan = isnan(e) && isnan(g);
+            bool same_inf = isinf(e) && e == g;
+            cr_assert(both_nan || same_inf || fabs(g - e) <= tol * (1 + fabs(e)),
+                      "%s [%s]: output %d element %lld is %.12g, reference %.12g (tol %g)", c->name, mt_dtype_name(dtype),
+                      o, (long long)k, g, e, tol);
+        }
+        free(got);
     }
-    free(got);
     mt_scope_end(scope);
 }
 
-/* L(x) = <f(x), v> in f64 with input i's element k shifted by delta. */
-static double objective(const mt_op_case *c, case_inputs *vals, const double *v, int i, int64_t k, double delta)
+/* L(x) = sum_k <f_k(x), v_k> in f64 (v[k] NULL: left out) with input i's
+   element k shifted by delta. */
+static double objective(const mt_op_case *c, case_inputs *vals, double *const *v, int i, int64_t k, double delta)
 {
     mt_scope scope = mt_scope_begin();
     double saved = 0;
     if (i >= 0) { saved = vals->values[i][k]; vals->values[i][k] += delta; }
-    mt_tensor *in[6];
+    mt_tensor *in[6], *outs[MT_CASE_MAX_OUTPUTS];
     make_tensors(c, vals, MT_F64, in);
     double L = NAN;
     MT_NO_GRAD {
-        mt_tensor *out = c->run(c, in);
-        if (out) {
-            double *o = to_f64(out);
+        if (run_case(c, in, outs)) {
             L = 0;
-            for (int64_t j = 0; j < mt_numel(out); j++) L += o[j] * v[j];
-            free(o);
+            for (int o = 0; o < n_outputs(c); o++) {
+                if (!v[o]) continue;
+                double *d = to_f64(outs[o]);
+                for (int64_t j = 0; j < mt_numel(outs[o]); j++) L += d[j] * v[o][j];
+                free(d);
+            }
         }
     }
     if (i >= 0) vals->values[i][k] = saved;
@@ -165,53 +185,43 @@ static double objective(const mt_op_case *c, case_inputs *vals, const double *v,
     return L;
 }
 
-static void check_gradients(const mt_op_case *c, case_inputs *vals, uint64_t seed)
+/* One reverse-mode pass: grads of L = sum_k <f_k(x), v_k> over the outputs
+   with use[k], against finite differences, then <J u, v> == <u, J^T v> with
+   the tangents ty of the same outputs. */
+static void check_cotangents(const mt_op_case *c, case_inputs *vals, mt_tensor *const *in, mt_tensor *const *v,
+                             double *const *vd, const bool *use, mt_tensor *const *tangents, mt_tensor *const *ty,
+                             const char *which)
 {
-    mt_scope scope = mt_scope_begin();
-    mt_generator gen = mt_generator_new(seed);
-    mt_tensor *in[6];
-    make_tensors(c, vals, MT_F64, in);
-
-    /* reverse mode: grads of L = <f(x), v> */
-    mt_tensor *primals[6];
-    for (int i = 0; i < c->n_inputs; i++) primals[i] = in[i];
-    mt_tensor *out = NULL, *grads[6] = { 0 };
-    MT_NO_GRAD { out = c->run(c, in); }
-    cr_assert(out != NULL, "%s: forward failed: %s", c->name, mt_last_error());
-    mt_tensor *v = mt_uniform(&gen, MT_F64, out->ndim, out->shape, -1, 1);
-    double *vd = to_f64(v);
-    mt_tensor *y = NULL;
-    mt_status st = mt_vjp(run_fn, (void *)c, c->n_inputs, primals, v, &y, grads);
-    cr_assert(st == MT_OK, "%s: vjp failed: %s", c->name, mt_last_error());
+    int n_out = n_outputs(c);
+    mt_tensor *vs[MT_CASE_MAX_OUTPUTS] = { 0 }, *ys[MT_CASE_MAX_OUTPUTS], *grads[6] = { 0 };
+    double *vds[MT_CASE_MAX_OUTPUTS] = { 0 };
+    for (int o = 0; o < n_out; o++) if (use[o]) { vs[o] = v[o]; vds[o] = vd[o]; }
+    mt_status st = mt_vjp_n(run_fn, (void *)c, c->n_inputs, in, n_out, vs, ys, grads);
+    cr_assert(st == MT_OK, "%s: vjp (%s) failed: %s", c->name, which, mt_last_error());
 
     /* finite differences, element by element */
     double h = c->fd_step ? c->fd_step : 1e-6, tol = c->grad_tol ? c->grad_tol : 1e-6;
     for (int i = 0; i < c->n_inputs; i++) {
         if (!differentiable(c, i)) continue;
-        cr_assert(grads[i] != NULL, "%s: no gradient for input %d", c->name, i);
+        cr_assert(grads[i] != NULL, "%s: no gradient for input %d (%s)", c->name, i, which);
         double *g = to_f64(grads[i]);
         for (int64_t k = 0; k < vals->numel[i]; k++) {
-            double fd = (objective(c, vals, vd, i, k, h) - objective(c, vals, vd, i, k, -h)) / (2 * h);
+            double fd = (objective(c, vals, vds, i, k, h) - objective(c, vals, vds, i, k, -h)) / (2 * h);
             double err = fabs(g[k] - fd) / fmax(1.0, fmax(fabs(g[k]), fabs(fd)));
-            cr_assert(err <= tol, "%s: d/d(input %d)[%lld]: vjp %.12g, finite differences %.12g (rel err %.3g > %g)",
-                      c->name, i, (long long)k, g[k], fd, err, tol);
+            cr_assert(err <= tol, "%s: d/d(input %d)[%lld] (%s): vjp %.12g, finite differences %.12g (rel err %.3g > %g)",
+                      c->name, i, (long long)k, which, g[k], fd, err, tol);
         }
         free(g);
     }
 
     /* forward mode: <J u, v> == <u, J^T v> */
-    mt_tensor *tangents[6] = { 0 };
-    for (int i = 0; i < c->n_inputs; i++)
-        if (differentiable(c, i)) tangents[i] = mt_uniform(&gen, MT_F64, in[i]->ndim, in[i]->shape, -1, 1);
-    mt_tensor *y2 = NULL, *ty = NULL;
-    st = mt_jvp(run_fn, (void *)c, c->n_inputs, primals, tangents, &y2, &ty);
-    cr_assert(st == MT_OK, "%s: jvp failed: %s", c->name, mt_last_error());
-    char s1[128], s2[128];
-    cr_assert(mt_same_shape(ty, out), "%s: jvp tangent shape %s differs from output shape %s", c->name,
-              mt_shape_str(ty, s1, sizeof s1), mt_shape_str(out, s2, sizeof s2));
-    double *tyd = to_f64(ty);
     double lhs = 0, rhs = 0, scale = 0;
-    for (int64_t j = 0; j < mt_numel(ty); j++) { lhs += tyd[j] * vd[j]; scale += fabs(tyd[j] * vd[j]); }
+    for (int o = 0; o < n_out; o++) {
+        if (!vds[o]) continue;
+        double *tyd = to_f64(ty[o]);
+        for (int64_t j = 0; j < mt_numel(ty[o]); j++) { lhs += tyd[j] * vds[o][j]; scale += fabs(tyd[j] * vds[o][j]); }
+        free(tyd);
+    }
     for (int i = 0; i < c->n_inputs; i++) {
         if (!tangents[i]) continue;
         double *u = to_f64(tangents[i]), *g = to_f64(grads[i]);
@@ -219,18 +229,70 @@ static void check_gradients(const mt_op_case *c, case_inputs *vals, uint64_t see
         free(u);
         free(g);
     }
-    cr_assert(fabs(lhs - rhs) <= 1e-9 * fmax(1.0, scale), "%s: <J u, v> = %.12g but <u, J^T v> = %.12g", c->name, lhs, rhs);
-    free(tyd);
-    free(vd);
+    cr_assert(fabs(lhs - rhs) <= 1e-9 * fmax(1.0, scale), "%s: <J u, v> = %.12g but <u, J^T v> = %.12g (%s)", c->name,
+              lhs, rhs, which);
+}
+
+static void check_gradients(const mt_op_case *c, case_inputs *vals, uint64_t seed)
+{
+    mt_scope scope = mt_scope_begin();
+    mt_generator gen = mt_generator_new(seed);
+    int n_out = n_outputs(c);
+    mt_tensor *in[6], *outs[MT_CASE_MAX_OUTPUTS];
+    make_tensors(c, vals, MT_F64, in);
+    bool ok = false;
+    MT_NO_GRAD { ok = run_case(c, in, outs); }
+    cr_assert(ok, "%s: forward failed: %s", c->name, mt_last_error());
+
+    /* a cotangent v_k for each floating output */
+    mt_tensor *v[MT_CASE_MAX_OUTPUTS] = { 0 };
+    double *vd[MT_CASE_MAX_OUTPUTS] = { 0 };
+    bool all[MT_CASE_MAX_OUTPUTS] = { false };
+    int n_float = 0;
+    for (int o = 0; o < n_out; o++) {
+        if (!float_output(outs[o])) continue;
+        v[o] = mt_uniform(&gen, MT_F64, outs[o]->ndim, outs[o]->shape, -1, 1);
+        vd[o] = to_f64(v[o]);
+        all[o] = true;
+        n_float++;
+    }
+    cr_assert(n_float > 0, "%s: no output of a floating dtype to differentiate (set no_grad_check)", c->name);
+
+    /* tangents u and the outputs' J u, once for every pass */
+    mt_tensor *tangents[6] = { 0 }, *ys[MT_CASE_MAX_OUTPUTS], *ty[MT_CASE_MAX_OUTPUTS];
+    for (int i = 0; i < c->n_inputs; i++)
+        if (differentiable(c, i)) tangents[i] = mt_uniform(&gen, MT_F64, in[i]->ndim, in[i]->shape, -1, 1);
+    mt_status st = mt_jvp_n(run_fn, (void *)c, c->n_inputs, in, tangents, n_out, ys, ty);
+    cr_assert(st == MT_OK, "%s: jvp failed: %s", c->name, mt_last_error());
+    for (int o = 0; o < n_out; o++) {
+        char s1[128], s2[128];
+        if (!float_output(outs[o])) {
+            cr_assert(ty[o] == NULL, "%s: integer output %d got a tangent", c->name, o);
+            continue;
+        }
+        cr_assert(mt_same_shape(ty[o], outs[o]), "%s: jvp tangent %d has shape %s, the output %s", c->name, o,
+                  mt_shape_str(ty[o], s1, sizeof s1), mt_shape_str(outs[o], s2, sizeof s2));
+    }
+
+    check_cotangents(c, vals, in, v, vd, all, tangents, ty, n_float > 1 ? "every output" : "the output");
+    for (int o = 0; o < n_out && n_float > 1; o++) {
+        if (!v[o]) continue;
+        bool only[MT_CASE_MAX_OUTPUTS] = { false };
+        only[o] = true;
+        char which[32];
+        snprintf(which, sizeof which, "output %d alone", o);
+        check_cotangents(c, vals, in, v, vd, only, tangents, ty, which);
+    }
+    for (int o = 0; o < n_out; o++) free(vd[o]);
     mt_scope_end(scope);
 }
 
 /* ---------------------------------------------------------------- backends against the CPU */
-/* Everything one device computes for a case: the output, the vjp of a fixed
-   v and the jvp of fixed tangents, all copied to the host as double. */
+/* Everything one device computes for a case: the outputs, the vjp of fixed
+   cotangents and the jvp of fixed tangents, all copied to the host as double. */
 typedef struct device_results {
-    int64_t n_out;
-    double *out, *tangent;
+    int64_t n_out[MT_CASE_MAX_OUTPUTS];
+    double *out[MT_CASE_MAX_OUTPUTS], *tangent[MT_CASE_MAX_OUTPUTS];
     double *grads[6];
 } device_results;
 
@@ -239,40 +301,48 @@ static void run_on_device(const mt_op_case *c, const case_inputs *vals, mt_dtype
 {
     mt_scope scope = mt_scope_begin();
     memset(r, 0, sizeof *r);
-    mt_tensor *host_in[6], *in[6];
+    int n_out = n_outputs(c);
+    mt_tensor *host_in[6], *in[6], *outs[MT_CASE_MAX_OUTPUTS];
     make_tensors(c, vals, dtype, host_in);
     for (int i = 0; i < c->n_inputs; i++) {
         in[i] = mt_to_device(host_in[i], device);
         cr_assert(in[i] != NULL, "%s [%s]: moving input %d to %s failed: %s", c->name, mt_dtype_name(dtype), i,
                   mt_device_name(device), mt_last_error());
     }
-    mt_tensor *out = NULL;
-    MT_NO_GRAD { out = c->run(c, in); }
-    cr_assert(out != NULL, "%s [%s on %s]: forward failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device),
+    bool ok = false;
+    MT_NO_GRAD { ok = run_case(c, in, outs); }
+    cr_assert(ok, "%s [%s on %s]: forward failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device),
               mt_last_error());
-    r->n_out = mt_numel(out);
-    r->out = to_f64(out);
+    for (int o = 0; o < n_out; o++) {
+        r->n_out[o] = mt_numel(outs[o]);
+        r->out[o] = to_f64(outs[o]);
+    }
     if (!c->no_grad_check) {
         mt_generator gen = mt_generator_new(5);
-        mt_tensor *v = mt_to_device(mt_uniform(&gen, dtype, out->ndim, out->shape, -1, 1), device);
-        mt_tensor *tangents[6] = { 0 }, *grads[6] = { 0 }, *y = NULL, *ty = NULL;
+        mt_tensor *v[MT_CASE_MAX_OUTPUTS] = { 0 }, *tangents[6] = { 0 }, *grads[6] = { 0 };
+        mt_tensor *ys[MT_CASE_MAX_OUTPUTS], *ty[MT_CASE_MAX_OUTPUTS];
+        for (int o = 0; o < n_out; o++)
+            if (float_output(outs[o]))
+                v[o] = mt_to_device(mt_uniform(&gen, dtype, outs[o]->ndim, outs[o]->shape, -1, 1), device);
         for (int i = 0; i < c->n_inputs; i++)
             if (differentiable(c, i))
                 tangents[i] = mt_to_device(mt_uniform(&gen, dtype, in[i]->ndim, in[i]->shape, -1, 1), device);
-        cr_assert(mt_vjp(run_fn, (void *)c, c->n_inputs, in, v, &y, grads) == MT_OK, "%s [%s on %s]: vjp failed: %s",
-                  c->name, mt_dtype_name(dtype), mt_device_name(device), mt_last_error());
+        cr_assert(mt_vjp_n(run_fn, (void *)c, c->n_inputs, in, n_out, v, ys, grads) == MT_OK,
+                  "%s [%s on %s]: vjp failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device), mt_last_error());
         for (int i = 0; i < c->n_inputs; i++) if (grads[i] && differentiable(c, i)) r->grads[i] = to_f64(grads[i]);
-        cr_assert(mt_jvp(run_fn, (void *)c, c->n_inputs, in, tangents, &y, &ty) == MT_OK, "%s [%s on %s]: jvp failed: %s",
-                  c->name, mt_dtype_name(dtype), mt_device_name(device), mt_last_error());
-        r->tangent = to_f64(ty);
+        cr_assert(mt_jvp_n(run_fn, (void *)c, c->n_inputs, in, tangents, n_out, ys, ty) == MT_OK,
+                  "%s [%s on %s]: jvp failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device), mt_last_error());
+        for (int o = 0; o < n_out; o++) if (ty[o]) r->tangent[o] = to_f64(ty[o]);
     }
     mt_scope_end(scope);
 }
 
 static void free_results(device_results *r)
 {
-    free(r->out);
-    free(r->tangent);
+    for (int o = 0; o < MT_CASE_MAX_OUTPUTS; o++) {
+        free(r->out[o]);
+        free(r->tangent[o]);
+    }
     for (int i = 0; i < 6; i++) free(r->grads[i]);
 }
 
@@ -300,14 +370,20 @@ static void check_backends(const mt_op_case *c, const case_inputs *vals)
             device_results cpu, dev;
             run_on_device(c, vals, dtype, mt_cpu(), &cpu);
             run_on_device(c, vals, dtype, others[d], &dev);
-            cr_assert(cpu.n_out == dev.n_out, "%s: %lld outputs on %s, %lld on cpu", c->name, (long long)dev.n_out, name,
-                      (long long)cpu.n_out);
-            compare_arrays(c, "output", dtype, name, cpu.out, dev.out, cpu.n_out, tol);
-            if (!c->no_grad_check) {
-                compare_arrays(c, "jvp", dtype, name, cpu.tangent, dev.tangent, cpu.n_out, tol);
+            for (int o = 0; o < n_outputs(c); o++) {
+                char what[32];
+                cr_assert(cpu.n_out[o] == dev.n_out[o], "%s: output %d has %lld elements on %s, %lld on cpu", c->name, o,
+                          (long long)dev.n_out[o], name, (long long)cpu.n_out[o]);
+                snprintf(what, sizeof what, n_outputs(c) > 1 ? "output %d" : "output", o);
+                compare_arrays(c, what, dtype, name, cpu.out[o], dev.out[o], cpu.n_out[o], tol);
+                if (!cpu.tangent[o]) continue;
+                cr_assert(dev.tangent[o] != NULL, "%s: output %d has a tangent on cpu, none on %s", c->name, o, name);
+                snprintf(what, sizeof what, n_outputs(c) > 1 ? "jvp %d" : "jvp", o);
+                compare_arrays(c, what, dtype, name, cpu.tangent[o], dev.tangent[o], cpu.n_out[o], tol);
+            }
+            if (!c->no_grad_check)
                 for (int i = 0; i < c->n_inputs; i++)
                     if (cpu.grads[i]) compare_arrays(c, "vjp", dtype, name, cpu.grads[i], dev.grads[i], vals->numel[i], tol);
-            }
             free_results(&cpu);
             free_results(&dev);
         }
@@ -317,20 +393,22 @@ static void check_backends(const mt_op_case *c, const case_inputs *vals)
 void mt_check_op(const mt_op_case *c)
 {
     mt_clear_error();
+    cr_assert(c->run_n ? c->n_outputs >= 1 && c->n_outputs <= MT_CASE_MAX_OUTPUTS : c->run != NULL,
+              "%s: a case has run, or run_n with 1 to %d outputs", c->name, MT_CASE_MAX_OUTPUTS);
     case_inputs vals = { 0 };
     make_values(c, &vals, 1234);
-    ref_tensor ins[6] = { 0 }, expect = { 0 };
+    ref_tensor ins[6] = { 0 }, expect[MT_CASE_MAX_OUTPUTS] = { 0 };
     for (int i = 0; i < c->n_inputs; i++) {
         ins[i].ndim = c->inputs[i].ndim;
         memcpy(ins[i].shape, c->inputs[i].shape, sizeof ins[i].shape);
         ins[i].data = vals.values[i];
     }
-    c->reference(c, ins, &expect);
-    check_forward(c, &vals, MT_F64, &expect);
-    check_forward(c, &vals, MT_F32, &expect);
+    c->reference(c, ins, expect);
+    check_forward(c, &vals, MT_F64, expect);
+    check_forward(c, &vals, MT_F32, expect);
     if (!c->no_grad_check) check_gradients(c, &vals, 99);
     check_backends(c, &vals);
-    free(expect.data);
+    for (int o = 0; o < MT_CASE_MAX_OUTPUTS; o++) free(expect[o].data);
     free_values(c, &vals);
 }
 

@@ -11,6 +11,14 @@
  *   4. the op on every other available backend (cuda-emu, and cuda where a
  *      GPU is present) against the CPU: forward, vjp and jvp, in f32 (relative
  *      error 1e-5) and f64 (1e-10).
+ *
+ * An op with several outputs (max over a dim: values and indices; an LSTM:
+ * y, h_n, c_n) sets n_outputs and run_n instead of run, and its reference
+ * fills one ref_tensor per output. Every output is checked in 1 and 4;
+ * outputs of an integer dtype take no part in 2 and 3, and for the others
+ *   L = sum_k <f_k(x), v_k>
+ * is checked once with every v_k set and, when there are two or more,
+ * once more for each output alone (the other cotangents zero).
  */
 #ifndef MT_TESTS_HARNESS_H
 #define MT_TESTS_HARNESS_H
@@ -46,6 +54,9 @@ typedef struct mt_input_spec {
     bool no_grad;               /* a float input that is not differentiated */
 } mt_input_spec;
 
+/* The most outputs a case can have. */
+#define MT_CASE_MAX_OUTPUTS 4
+
 typedef struct mt_op_case mt_op_case;
 struct mt_op_case {
     const char *name;
@@ -53,7 +64,11 @@ struct mt_op_case {
     mt_input_spec inputs[6];
     /* The op on engine tensors. */
     mt_tensor *(*run)(const mt_op_case *c, mt_tensor *const *in);
-    /* The naive reference: fill out (ref_alloc) from the inputs. */
+    /* Or, for an op with n_outputs > 1 outputs: write them into out[0..n_outputs-1]. */
+    int n_outputs;              /* 0: one output, from run */
+    mt_status (*run_n)(const mt_op_case *c, mt_tensor *const *in, mt_tensor **out);
+    /* The naive reference: fill out (ref_alloc) from the inputs; with
+       n_outputs, out is an array of n_outputs to fill. */
     void (*reference)(const mt_op_case *c, const ref_tensor *in, ref_tensor *out);
     /* Parameters for run and reference (e.g. dims, a constant). */
     const void *params;

@@ -3,7 +3,9 @@
  * (correction 0 and 1) over one dim, adjacent and non-adjacent dims, all dims,
  * negative dims, with and without keepdim, and on a non-contiguous input;
  * max, min and logsumexp over a dim; argmax and argmin (indices, no
- * gradient); sum_to (undoing a broadcast). Shapes include size-1 dims, odd
+ * gradient); max_dim and min_dim (values and indices as one node with two
+ * outputs; ties give the whole gradient to the first, where max shares it;
+ * the first NaN wins); sum_to (undoing a broadcast). Shapes include size-1 dims, odd
  * sizes and a 0-d input.
  */
 #include "harness.h"
@@ -198,6 +200,48 @@ REDUCE_CASE(argmin_first_dim, MT_SPEC(-2, 2, 2, 3, 4), R_ARGMIN, 1, DIMS(0), fal
 REDUCE_CASE(argmin_negative_dim_keepdim, MT_SPEC(-2, 2, 2, 3, 4), R_ARGMIN, 1, DIMS(-2), true, 0, false)
 REDUCE_CASE(argmin_1d, MT_SPEC(-2, 2, 7), R_ARGMIN, 1, DIMS(0), false, 0, false)
 
+/* ---------------------------------------------------------------- max_dim, min_dim */
+/* (values, indices) as one op with two outputs; the reference is the
+   max/argmax (min/argmin) pair of ref_reduce. */
+static mt_status run_extremum_dim(const mt_op_case *c, mt_tensor *const *in, mt_tensor **out)
+{
+    const reduce_params *p = c->params;
+    mt_tensor *x = p->transpose_first ? mt_transpose(in[0], 0, -1) : in[0];
+    return (p->kind == R_MAX ? mt_max_dim : mt_min_dim)(x, p->dims[0], p->keepdim, &out[0], &out[1]);
+}
+
+static void ref_extremum_dim(const mt_op_case *c, const ref_tensor *in, ref_tensor *out)
+{
+    const reduce_params *p = c->params;
+    reduce_params values = *p, indices = *p;
+    indices.kind = p->kind == R_MAX ? R_ARGMAX : R_ARGMIN;
+    mt_op_case cv = *c, ci = *c;
+    cv.params = &values;
+    ci.params = &indices;
+    ref_reduce(&cv, in, &out[0]);
+    ref_reduce(&ci, in, &out[1]);
+}
+
+/* EXTREMUM_DIM_CASE(name, spec, R_MAX or R_MIN, dim, keepdim, transpose_first) */
+#define EXTREMUM_DIM_CASE(NAME, SPEC, KIND, DIM, KEEPDIM, TRANSPOSE)                       \
+    Test(ops_reduce, NAME, .init = mt_test_setup, .fini = mt_test_teardown) {             \
+        static const reduce_params p = { KIND, 1, { DIM }, KEEPDIM, 0, TRANSPOSE };        \
+        mt_op_case c = { .name = #NAME, .n_inputs = 1, .inputs = { SPEC }, .n_outputs = 2, \
+                         .run_n = run_extremum_dim, .reference = ref_extremum_dim, .params = &p }; \
+        mt_check_op(&c);                                                                   \
+    }
+
+EXTREMUM_DIM_CASE(max_dim_middle, MT_SPEC(-2, 2, 2, 3, 4), R_MAX, 1, false, false)
+EXTREMUM_DIM_CASE(max_dim_last_keepdim, MT_SPEC(-2, 2, 3, 1, 5), R_MAX, -1, true, false)
+EXTREMUM_DIM_CASE(max_dim_first, MT_SPEC(-2, 2, 5, 3), R_MAX, 0, false, false)
+EXTREMUM_DIM_CASE(max_dim_size1_dim, MT_SPEC(-2, 2, 3, 1, 5), R_MAX, 1, false, false)
+EXTREMUM_DIM_CASE(max_dim_1d, MT_SPEC(-2, 2, 7), R_MAX, 0, false, false)
+EXTREMUM_DIM_CASE(max_dim_0d, MT_SPEC0(-2, 2), R_MAX, 0, false, false)
+EXTREMUM_DIM_CASE(max_dim_transposed_input, MT_SPEC(-2, 2, 2, 3, 4), R_MAX, 0, true, true)
+EXTREMUM_DIM_CASE(min_dim_middle_keepdim, MT_SPEC(-2, 2, 2, 3, 4), R_MIN, -2, true, false)
+EXTREMUM_DIM_CASE(min_dim_last, MT_SPEC(-2, 2, 4, 6), R_MIN, 1, false, false)
+EXTREMUM_DIM_CASE(min_dim_transposed_input, MT_SPEC(-2, 2, 3, 2, 5), R_MIN, 2, false, true)
+
 /* ---------------------------------------------------------------- sum_to */
 typedef struct sum_to_params { int ndim; int64_t shape[MT_MAX_DIMS]; } sum_to_params;
 
@@ -278,4 +322,116 @@ Test(ops_reduce, bad_arguments, .init = mt_test_setup, .fini = mt_test_teardown)
     cr_assert_eq(mt_last_status(), MT_ERR_DTYPE);
     cr_assert_null(mt_max(mt_zeros(MT_F32, MT_SHAPE(0, 3)), 0, false));
     cr_assert(strstr(mt_last_error(), "empty"), "%s", mt_last_error());
+}
+
+/* ---------------------------------------------------------------- max_dim, min_dim: ties, NaN, errors */
+/* The devices to check a tie rule on: the CPU, and the emulated CUDA backend where it is built. */
+static int tie_devices(mt_device *devices)
+{
+    int n = 0;
+    devices[n++] = mt_cpu();
+    mt_device emu = { MT_DEVICE_CUDA_EMU, 0 };
+    if (mt_device_available(emu, NULL)) devices[n++] = emu;
+    return n;
+}
+
+Test(ops_reduce, max_dim_gives_a_tie_all_the_gradient, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    /* rows: a tie for the max at 1 and 2; a three-way tie; a tie for the min at 0 and 3 */
+    const double data[12] = { 1, 3, 3, 2,   4, 4, 0, 4,   -1, 2, 5, -1 };
+    mt_device devices[2];
+    int n_dev = tie_devices(devices);
+    for (int d = 0; d < n_dev; d++) {
+        const char *dev = mt_device_name(devices[d]);
+        mt_tensor *x = mt_requires_grad(mt_to_device(mt_from_data(MT_F64, MT_SHAPE(3, 4), data), devices[d]), true);
+        mt_tensor *values = NULL, *indices = NULL;
+        cr_assert_eq(mt_max_dim(x, 1, false, &values, &indices), MT_OK, "%s", mt_last_error());
+        cr_assert_eq(indices->dtype, MT_I64);
+        cr_assert(!indices->requires_grad && !indices->grad_fn, "indices take no gradient");
+        cr_assert(values->requires_grad && values->grad_fn, "values are on the tape");
+        const int64_t want_index[3] = { 1, 0, 2 };
+        const double want_value[3] = { 3, 4, 5 };
+        for (int64_t r = 0; r < 3; r++) {
+            cr_expect_eq(mt_get(indices, &r), want_index[r], "%s: row %lld", dev, (long long)r);
+            cr_expect_eq(mt_get(values, &r), want_value[r], "%s: row %lld", dev, (long long)r);
+        }
+        /* L = sum_r (r + 1) values_r: all of row r's gradient goes to its index */
+        mt_tensor *w = mt_to_device(mt_from_data(MT_F64, MT_SHAPE(3), (double[]){ 1, 2, 3 }), devices[d]);
+        cr_assert_eq(mt_backward(mt_sum_all(mt_mul(values, w))), MT_OK, "%s", mt_last_error());
+        const double want_grad[12] = { 0, 1, 0, 0,   2, 0, 0, 0,   0, 0, 3, 0 };
+        for (int64_t k = 0; k < 12; k++) {
+            int64_t idx[2] = { k / 4, k % 4 };
+            cr_expect_eq(mt_get(mt_grad(x), idx), want_grad[k], "%s: grad[%lld]", dev, (long long)k);
+        }
+        /* mt_max (amax) shares it among the ties instead */
+        mt_zero_grad(x);
+        cr_assert_eq(mt_backward(mt_sum_all(mt_mul(mt_max(x, 1, false), w))), MT_OK, "%s", mt_last_error());
+        const double shared[12] = { 0, 0.5, 0.5, 0,   2.0 / 3, 2.0 / 3, 0, 2.0 / 3,   0, 0, 3, 0 };
+        for (int64_t k = 0; k < 12; k++) {
+            int64_t idx[2] = { k / 4, k % 4 };
+            cr_expect_float_eq(mt_get(mt_grad(x), idx), shared[k], 1e-12, "%s: amax grad[%lld]", dev, (long long)k);
+        }
+        /* min_dim along dim 0, keeping it: columns [2, 1, 1] and [0, 0, 5] tie for the min */
+        mt_tensor *y = mt_requires_grad(mt_to_device(mt_from_data(MT_F64, MT_SHAPE(3, 2), (double[]){ 2, 0, 1, 0, 1, 5 }),
+                                                     devices[d]), true);
+        cr_assert_eq(mt_min_dim(y, 0, true, &values, &indices), MT_OK, "%s", mt_last_error());
+        cr_assert(values->ndim == 2 && values->shape[0] == 1 && values->shape[1] == 2);
+        cr_expect(mt_get(indices, (int64_t[]){ 0, 0 }) == 1 && mt_get(indices, (int64_t[]){ 0, 1 }) == 0, "%s", dev);
+        cr_expect(mt_get(values, (int64_t[]){ 0, 0 }) == 1 && mt_get(values, (int64_t[]){ 0, 1 }) == 0, "%s", dev);
+        cr_assert_eq(mt_backward(mt_sum_all(values)), MT_OK, "%s", mt_last_error());
+        const double want_min_grad[6] = { 0, 1,   1, 0,   0, 0 };
+        for (int64_t k = 0; k < 6; k++) {
+            int64_t idx[2] = { k / 2, k % 2 };
+            cr_expect_eq(mt_get(mt_grad(y), idx), want_min_grad[k], "%s: min grad[%lld]", dev, (long long)k);
+        }
+    }
+}
+
+Test(ops_reduce, max_dim_takes_the_first_nan, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_device devices[2];
+    int n_dev = tie_devices(devices);
+    for (int d = 0; d < n_dev; d++) {
+        mt_tensor *x = mt_to_device(mt_from_data(MT_F32, MT_SHAPE(5), (float[]){ 1, NAN, 7, NAN, 2 }), devices[d]);
+        mt_tensor *values = NULL, *indices = NULL;
+        cr_assert_eq(mt_max_dim(x, 0, false, &values, &indices), MT_OK, "%s", mt_last_error());
+        cr_expect(isnan(mt_item(values)), "%s: max is NaN", mt_device_name(devices[d]));
+        cr_expect_eq(mt_item(indices), 1, "%s", mt_device_name(devices[d]));
+        cr_assert_eq(mt_min_dim(x, 0, false, &values, &indices), MT_OK, "%s", mt_last_error());
+        cr_expect(isnan(mt_item(values)), "%s: min is NaN", mt_device_name(devices[d]));
+        cr_expect_eq(mt_item(indices), 1, "%s", mt_device_name(devices[d]));
+    }
+}
+
+Test(ops_reduce, max_dim_one_output_wanted, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *x = mt_requires_grad(mt_from_data(MT_F64, MT_SHAPE(2, 3), (double[]){ 1, 5, 2, 9, 0, 9 }), true);
+    mt_tensor *values = NULL, *indices = NULL;
+    cr_assert_eq(mt_max_dim(x, -1, false, &values, NULL), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(mt_backward(mt_sum_all(values)), MT_OK, "%s", mt_last_error());
+    const double want[6] = { 0, 1, 0, 1, 0, 0 };
+    for (int64_t k = 0; k < 6; k++) {
+        int64_t idx[2] = { k / 3, k % 3 };
+        cr_expect_eq(mt_get(mt_grad(x), idx), want[k]);
+    }
+    cr_assert_eq(mt_max_dim(x, -1, false, NULL, &indices), MT_OK, "%s", mt_last_error());
+    cr_expect_eq(mt_get(indices, (int64_t[]){ 1 }), 0);
+    /* integers: values keep the dtype, nothing is recorded */
+    mt_tensor *ints = mt_from_data(MT_I64, MT_SHAPE(3), (int64_t[]){ 4, -2, 4 });
+    cr_assert_eq(mt_min_dim(ints, 0, false, &values, &indices), MT_OK, "%s", mt_last_error());
+    cr_expect(values->dtype == MT_I64 && mt_item(values) == -2 && mt_item(indices) == 1);
+}
+
+Test(ops_reduce, max_dim_bad_arguments, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *x = mt_zeros(MT_F32, MT_SHAPE(2, 3)), *values = x, *indices = x;
+    cr_assert_neq(mt_max_dim(x, 2, false, &values, &indices), MT_OK);
+    cr_assert(strstr(mt_last_error(), "max_dim") && strstr(mt_last_error(), "out of range"), "%s", mt_last_error());
+    cr_assert(values == NULL && indices == NULL, "outputs are NULL after an error");
+    cr_assert_neq(mt_min_dim(mt_zeros(MT_F32, MT_SHAPE(0, 3)), 0, false, &values, &indices), MT_OK);
+    cr_assert(strstr(mt_last_error(), "min_dim") && strstr(mt_last_error(), "empty"), "%s", mt_last_error());
+    cr_assert_eq(mt_max_dim(x, 0, false, NULL, NULL), MT_ERR_ARGUMENT);
+    mt_set_error(MT_ERR_SHAPE, "an earlier op failed");
+    cr_assert_eq(mt_max_dim(NULL, 0, false, &values, &indices), MT_ERR_SHAPE, "a NULL input keeps the earlier error");
+    cr_assert(strstr(mt_last_error(), "earlier op"), "%s", mt_last_error());
 }

@@ -8,6 +8,12 @@
  *   max, min   g * [x == out] / count                           sum(t [x == out]) / count
  *   logsumexp  g * exp(x - out)                                 sum(t exp(x - out))
  *
+ * max, min (PyTorch's amax, amin) share the gradient evenly among tied
+ * elements. max_dim, min_dim (PyTorch's x.max(dim) -> (values, indices)) are
+ * one node with two outputs and give it all to the returned index:
+ *
+ *   max_dim    g * [j == index]                                 sum(t [j == index])
+ *
  * The kernel reduces the middle axis of [outer, n, inner]; when the reduced
  * dims of a contiguous tensor are adjacent that is a reinterpretation, else
  * the tensor is first permuted so that they come last.
@@ -229,6 +235,96 @@ mt_tensor *mt_logsumexp(mt_tensor *x, int dim, bool keepdim)
 }
 mt_tensor *mt_argmax(mt_tensor *x, int dim, bool keepdim) { return mt_reduce_raw("argmax", MT_REDUCE_ARGMAX, x, 1, &dim, keepdim, 0); }
 mt_tensor *mt_argmin(mt_tensor *x, int dim, bool keepdim) { return mt_reduce_raw("argmin", MT_REDUCE_ARGMIN, x, 1, &dim, keepdim, 0); }
+
+/* ---------------------------------------------------------------- max_dim, min_dim */
+/* [j == index_j] along dim: a bool tensor of x's shape, from index (MT_I64)
+   with dim kept as size 1. Built from arange and eq until a gather kernel
+   exists. */
+static mt_tensor *one_hot_along(const mt_tensor *x, int dim, mt_tensor *index)
+{
+    int64_t n = x->ndim > 0 ? x->shape[dim] : 1, shape[MT_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++) shape[d] = d == dim ? n : 1;
+    mt_tensor *positions = mt_to_device(mt_arange(MT_I64, 0, (double)n, 1), mt_device_of(x));
+    return mt_eq(mt_reshape(positions, x->ndim, shape), index);
+}
+
+/* ints[0] = dim, ints[1] = keepdim; saved[0] = the indices with dim kept as size 1 */
+static mt_status extremum_dim_vjp(mt_node *node, mt_tensor *const *g, mt_tensor **grads)
+{
+    if (!g[0]) return MT_OK;   /* only the values take a gradient */
+    mt_tensor *x = node->inputs[0];
+    int dim = (int)node->ints[0];
+    bool kept = node->ints[1] || x->ndim == 0;
+    mt_tensor *gk = kept ? g[0] : mt_unsqueeze(g[0], dim);
+    grads[0] = mt_where(one_hot_along(x, dim, node->saved[0]), gk, mt_scalar_like(g[0], 0));
+    return grads[0] ? MT_OK : mt_last_status();
+}
+
+static mt_status extremum_dim_jvp(mt_node *node, mt_tensor *const *t, mt_tensor **out_tangents)
+{
+    mt_tensor *x = node->inputs[0];
+    int dim = (int)node->ints[0];
+    mt_tensor *picked = mt_where(one_hot_along(x, dim, node->saved[0]), t[0], mt_scalar_like(t[0], 0));
+    out_tangents[0] = mt_sum(picked, 1, &dim, node->ints[1] != 0);
+    return out_tangents[0] ? MT_OK : mt_last_status();
+}
+
+static const mt_op_def_n max_dim_op = { { "max_dim", NULL, NULL }, extremum_dim_vjp, extremum_dim_jvp };
+static const mt_op_def_n min_dim_op = { { "min_dim", NULL, NULL }, extremum_dim_vjp, extremum_dim_jvp };
+
+static mt_status extremum_dim(const mt_op_def_n *op, mt_reduce_kind value_kind, mt_reduce_kind index_kind, mt_tensor *x,
+                              int dim, bool keepdim, mt_tensor **values, mt_tensor **indices)
+{
+    const char *name = op->base.name;
+    if (values) *values = NULL;
+    if (indices) *indices = NULL;
+    if (!values && !indices) return mt_set_error(MT_ERR_ARGUMENT, "%s: values and indices are both NULL", name);
+    if (!mt_check_input(name, x)) return mt_last_status();
+    int d = mt_wrap_dim(name, dim, x->ndim);
+    if (d < 0) return mt_last_status();
+    /* both kernels take the first extreme element (the first NaN), so values == x[indices] */
+    mt_tensor *outs[2] = { mt_reduce_raw(name, value_kind, x, 1, &d, keepdim, 0),
+                           mt_reduce_raw(name, index_kind, x, 1, &d, keepdim, 0) };
+    if (!outs[0] || !outs[1]) {
+        mt_status st = mt_last_status();
+        mt_free(outs[0]);
+        mt_free(outs[1]);
+        return st;
+    }
+    mt_node *node = mt_node_new_n(op, 1, &x);
+    if (node) {
+        node->ints[0] = d;
+        node->ints[1] = keepdim;
+        mt_tensor *index = keepdim || x->ndim == 0 ? outs[1] : mt_unsqueeze(outs[1], d);
+        mt_tensor *saved = index ? mt_node_save(node, 0, mt_alias_owned(index)) : NULL;
+        if (index != outs[1]) mt_free(index);
+        if (!saved) {
+            mt_status st = mt_last_status() != MT_OK ? mt_last_status()
+                                                     : mt_set_error(MT_ERR_MEMORY, "%s: out of memory recording the tape", name);
+            mt_node_free(node);
+            mt_free(outs[0]);
+            mt_free(outs[1]);
+            return st;
+        }
+    }
+    mt_status st = mt_node_commit_n(node, 2, outs);
+    if (st != MT_OK) return st;
+    if (values) *values = outs[0];
+    else mt_free(outs[0]);
+    if (indices) *indices = outs[1];
+    else mt_free(outs[1]);
+    return MT_OK;
+}
+
+mt_status mt_max_dim(mt_tensor *x, int dim, bool keepdim, mt_tensor **values, mt_tensor **indices)
+{
+    return extremum_dim(&max_dim_op, MT_REDUCE_MAX, MT_REDUCE_ARGMAX, x, dim, keepdim, values, indices);
+}
+mt_status mt_min_dim(mt_tensor *x, int dim, bool keepdim, mt_tensor **values, mt_tensor **indices)
+{
+    return extremum_dim(&min_dim_op, MT_REDUCE_MIN, MT_REDUCE_ARGMIN, x, dim, keepdim, values, indices);
+}
+
 mt_tensor *mt_sum_all(mt_tensor *x) { return mt_sum(x, 0, NULL, false); }
 mt_tensor *mt_mean_all(mt_tensor *x) { return mt_mean(x, 0, NULL, false); }
 

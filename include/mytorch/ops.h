@@ -58,8 +58,18 @@ mt_tensor *mt_softplus(mt_tensor *x, double beta, double threshold);
 mt_tensor *mt_sum(mt_tensor *x, int n_dims, const int *dims, bool keepdim);
 mt_tensor *mt_mean(mt_tensor *x, int n_dims, const int *dims, bool keepdim);
 mt_tensor *mt_var(mt_tensor *x, int n_dims, const int *dims, int correction, bool keepdim);
+/* The largest (smallest) element along dim, PyTorch's amax (amin): where
+   several elements tie, the gradient is shared evenly among them. */
 mt_tensor *mt_max(mt_tensor *x, int dim, bool keepdim);
 mt_tensor *mt_min(mt_tensor *x, int dim, bool keepdim);
+/* PyTorch's x.max(dim) / x.min(dim): *values and *indices (MT_I64, no
+   gradient) of the first largest (smallest) element along dim, a NaN
+   counting as largest (smallest); one node with two outputs. The whole
+   gradient goes to the returned index, even where elements tie (mt_max
+   shares it). Either pointer may be NULL when that output is not wanted;
+   on error both are set to NULL. */
+mt_status mt_max_dim(mt_tensor *x, int dim, bool keepdim, mt_tensor **values, mt_tensor **indices);
+mt_status mt_min_dim(mt_tensor *x, int dim, bool keepdim, mt_tensor **values, mt_tensor **indices);
 mt_tensor *mt_argmax(mt_tensor *x, int dim, bool keepdim);   /* MT_I64, no gradient */
 mt_tensor *mt_argmin(mt_tensor *x, int dim, bool keepdim);
 mt_tensor *mt_logsumexp(mt_tensor *x, int dim, bool keepdim);
