@@ -4,7 +4,10 @@
  * trip, parameters stay leaves with requires_grad (the same tensor objects),
  * gradients move along, an unavailable device leaves the module unchanged,
  * and an optimizer made after the move trains on the device exactly as on
- * the CPU. The cuda-emu cases skip when the emulated backend is not built.
+ * the CPU. mt_module_to_dtype converts the floating tensors (and gradients)
+ * to f64 and back in place under the same rules, integer buffers staying
+ * i64, and an f64 module trains like the f32 one. The cuda-emu cases skip
+ * when the emulated backend is not built.
  */
 #include "harness.h"
 
@@ -194,4 +197,122 @@ MT_TEST(optimizer_after_the_move_trains_as_on_the_cpu)
     cr_expect_lt(cpu[4], cpu[0], "the loss goes down: %g -> %g", cpu[0], cpu[4]);
     for (int i = 0; i < 5; i++)
         cr_expect(fabs(emu[i] - cpu[i]) <= 1e-5 * fabs(cpu[i]), "step %d: cuda-emu loss %.9g, cpu %.9g", i, emu[i], cpu[i]);
+}
+
+/* ---------------------------------------------------------------- dtype (mt_module_to_dtype) */
+/* Every floating tensor of the state dict is dtype; integer buffers are i64. */
+static void expect_all_of(const mt_module *m, mt_dtype dtype)
+{
+    mt_tensor_list sd = mt_state_dict(m);
+    for (int i = 0; i < sd.n; i++) {
+        mt_tensor *t = sd.items[i].tensor;
+        bool counter = strstr(sd.items[i].name, "num_batches_tracked") != NULL;
+        cr_expect_eq(t->dtype, counter ? MT_I64 : dtype, "%s is %s", sd.items[i].name, mt_dtype_name(t->dtype));
+        if (t->grad) cr_expect_eq(t->grad->dtype, dtype, "%s.grad is %s", sd.items[i].name, mt_dtype_name(t->grad->dtype));
+        if (t->requires_grad) cr_expect_null(t->grad_fn, "%s stays a leaf", sd.items[i].name);
+    }
+    mt_tensor_list_free(&sd);
+}
+
+MT_TEST(to_f64_and_back_keeps_values_identity_and_grads)
+{
+    mt_module *net = small_net();
+    mt_tensor *x = mt_randn(NULL, MT_F32, MT_SHAPE(4, 3));
+    cr_assert_eq(mt_backward(mt_sum_all(mt_forward(net, x))), MT_OK, "%s", mt_last_error());
+    mt_tensor *w = mt_module_param(net->children[3], "weight");
+    double g[10], g64[10];
+    cr_assert_eq(mt_to_data(w->grad, MT_F64, g), MT_OK);
+    int64_t n0, n1, n2;
+    double *before = snapshot(net, &n0);
+
+    cr_assert_eq(mt_module_to_dtype(net, MT_F64), MT_OK, "%s", mt_last_error());   /* .double() */
+    expect_all_of(net, MT_F64);
+    cr_expect_eq(mt_module_param(net->children[3], "weight"), w, "the parameter is the same tensor object");
+    cr_expect(w->requires_grad && mt_is_contiguous(w));
+    double *as_f64 = snapshot(net, &n1);
+    cr_assert_eq(mt_to_data(w->grad, MT_F64, g64), MT_OK);
+    for (int i = 0; i < 10; i++) cr_expect_eq(g64[i], g[i], "grad element %d", i);
+
+    cr_assert_eq(mt_module_to_dtype(net, MT_F32), MT_OK, "%s", mt_last_error());   /* .float() */
+    expect_all_of(net, MT_F32);
+    double *after = snapshot(net, &n2);
+    cr_assert(n0 == n1 && n0 == n2);
+    for (int64_t i = 0; i < n0; i++) {
+        cr_expect_eq(as_f64[i], before[i], "element %lld in f64", (long long)i);
+        cr_expect_eq(after[i], before[i], "element %lld back in f32", (long long)i);
+    }
+    /* converting to the dtype it has changes nothing */
+    void *data = mt_data_ptr(w);
+    cr_assert_eq(mt_module_to_dtype(net, MT_F32), MT_OK, "%s", mt_last_error());
+    cr_expect_eq(mt_data_ptr(w), data);
+
+    /* it runs in f64: a new backward accumulates into the converted gradient */
+    cr_assert_eq(mt_module_to_dtype(net, MT_F64), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(mt_backward(mt_sum_all(mt_forward(net, mt_to_dtype(x, MT_F64)))), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(mt_to_data(w->grad, MT_F64, g64), MT_OK);
+    for (int i = 0; i < 10; i++) cr_expect_float_eq(g64[i], 2 * g[i], 1e-5 * (1 + fabs(g[i])), "grad element %d", i);
+    free(before); free(as_f64); free(after);
+    mt_module_free(net);
+}
+
+MT_TEST(to_dtype_refuses_integer_dtypes)
+{
+    mt_module *net = small_net();
+    cr_expect_eq(mt_module_to_dtype(net, MT_I64), MT_ERR_DTYPE);
+    cr_expect(strstr(mt_last_error(), "module_to_dtype") && strstr(mt_last_error(), "i64"), "%s", mt_last_error());
+    expect_all_of(net, MT_F32);
+    cr_expect_eq(mt_module_to_dtype(NULL, MT_F64), MT_ERR_ARGUMENT);
+    mt_module_free(net);
+}
+
+MT_TEST(to_dtype_on_cuda_emu)
+{
+    need_emu();
+    mt_module *net = small_net();
+    int64_t n0, n1;
+    double *before = snapshot(net, &n0);
+    cr_assert_eq(mt_module_to(net, EMU), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(mt_module_to_dtype(net, MT_F64), MT_OK, "%s", mt_last_error());
+    expect_all_on(net, EMU);
+    expect_all_of(net, MT_F64);
+    double *after = snapshot(net, &n1);
+    cr_assert_eq(n0, n1);
+    for (int64_t i = 0; i < n0; i++) cr_expect_eq(after[i], before[i], "element %lld", (long long)i);
+    free(before); free(after);
+    mt_module_free(net);
+}
+
+/* An f64 module with an optimizer made after converting trains like the f32 one. */
+MT_TEST(optimizer_after_converting_trains_in_f64)
+{
+    double f32[5], f64[5];
+    for (int pass = 0; pass < 2; pass++) {
+        mt_dtype dtype = pass ? MT_F64 : MT_F32;
+        double *out = pass ? f64 : f32;
+        mt_module *net = small_net();
+        cr_assert_eq(mt_module_to_dtype(net, dtype), MT_OK, "%s", mt_last_error());
+        mt_generator gen = mt_generator_new(5);
+        mt_tensor *x = mt_to_dtype(mt_randn(&gen, MT_F32, MT_SHAPE(16, 3)), dtype);
+        mt_tensor *y = mt_randint(&gen, MT_I64, MT_SHAPE(16), 0, 2);
+        mt_tensor_list params = mt_parameters(net);
+        mt_optimizer *opt = mt_adam(params, (mt_adam_opts){ .lr = 0.05 });
+        mt_tensor_list_free(&params);
+        cr_assert_not_null(opt, "%s", mt_last_error());
+        for (int step = 0; step < 5; step++) {
+            mt_scope s = mt_scope_begin();
+            mt_optimizer_zero_grad(opt);
+            mt_tensor *loss = mt_cross_entropy(mt_forward(net, x), y, (mt_ce_opts){ 0 });
+            cr_assert(loss && mt_backward(loss) == MT_OK, "%s step %d: %s", mt_dtype_name(dtype), step, mt_last_error());
+            cr_assert_eq(mt_step(opt), MT_OK, "%s step %d: %s", mt_dtype_name(dtype), step, mt_last_error());
+            cr_assert_eq(loss->dtype, dtype);
+            out[step] = mt_item(loss);
+            mt_scope_end(s);
+        }
+        expect_all_of(net, dtype);
+        mt_optimizer_free(opt);
+        mt_module_free(net);
+    }
+    cr_expect_lt(f64[4], f64[0], "the loss goes down: %g -> %g", f64[0], f64[4]);
+    for (int i = 0; i < 5; i++)
+        cr_expect(fabs(f64[i] - f32[i]) <= 1e-4 * fabs(f32[i]), "step %d: f64 loss %.9g, f32 %.9g", i, f64[i], f32[i]);
 }

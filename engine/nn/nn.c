@@ -95,6 +95,26 @@ mt_module *mt_module_new(const mt_module_type *type, void *impl)
     return m;
 }
 
+mt_module *mt_module_new_n(const mt_module_type_n *type, void *impl)
+{
+    if (!type || !type->forward_n) {
+        mt_set_error(MT_ERR_ARGUMENT, "module_new_n: a module type with a forward_n is required");
+        return NULL;
+    }
+    if (type->n_outputs < 1 || type->n_outputs > MT_MODULE_MAX_OUTPUTS) {
+        mt_set_error(MT_ERR_ARGUMENT, "module_new_n: %s declares %d outputs, a module has 1 to %d", type->base.name,
+                     type->n_outputs, MT_MODULE_MAX_OUTPUTS);
+        return NULL;
+    }
+    mt_module *m = calloc(1, sizeof *m);
+    if (!m) { mt_set_error(MT_ERR_MEMORY, "module_new_n: out of memory"); return NULL; }
+    m->type = &type->base;
+    m->type_n = type;
+    m->training = true;
+    m->impl = impl;
+    return m;
+}
+
 mt_tensor *mt_module_add_param(mt_module *m, const char *name, mt_tensor *t)
 {
     if (!t) return NULL;   /* the error that made t NULL is already recorded */
@@ -194,7 +214,45 @@ mt_tensor *mt_forward(mt_module *m, mt_tensor *x)
 {
     if (!m) { mt_set_error(MT_ERR_ARGUMENT, "forward: module is NULL"); return NULL; }
     if (!x) return NULL;
-    return m->type->forward(m, x);
+    if (m->type->forward) return m->type->forward(m, x);
+    mt_tensor *y = NULL;
+    return mt_forward_n(m, 1, &x, 1, &y) == 1 ? y : NULL;
+}
+
+int mt_forward_n(mt_module *m, int n_in, mt_tensor *const *in, int max_out, mt_tensor **out)
+{
+    for (int k = 0; out && k < max_out; k++) out[k] = NULL;
+    if (!m) { mt_set_error(MT_ERR_ARGUMENT, "forward: module is NULL"); return -1; }
+    const char *name = m->type->name;
+    if (n_in < 0 || (n_in > 0 && !in) || max_out < 0 || (max_out > 0 && !out)) {
+        mt_set_error(MT_ERR_ARGUMENT, "forward: %s: bad arguments (%d inputs at %p, room for %d outputs at %p)", name,
+                     n_in, (const void *)in, max_out, (void *)out);
+        return -1;
+    }
+    for (int i = 0; i < n_in; i++)
+        if (!in[i]) {   /* an earlier op failed: keep its message */
+            if (mt_last_status() == MT_OK) mt_set_error(MT_ERR_ARGUMENT, "forward: input %d of %s is NULL", i, name);
+            return -1;
+        }
+    int n_out = m->type_n ? m->type_n->n_outputs : 1;
+    if (n_out > max_out) {
+        mt_set_error(MT_ERR_ARGUMENT, "forward: %s returns %d outputs, but there is room for %d%s", name, n_out, max_out,
+                     max_out == 1 ? " (call mt_forward_n)" : "");
+        return -1;
+    }
+    if (!m->type_n) {
+        if (n_in != 1) {
+            mt_set_error(MT_ERR_ARGUMENT, "forward: %s takes one input, got %d", name, n_in);
+            return -1;
+        }
+        out[0] = m->type->forward(m, in[0]);
+        return out[0] ? 1 : -1;
+    }
+    mt_status st = m->type_n->forward_n(m, n_in, in, out);
+    if (st == MT_OK) return n_out;
+    if (mt_last_status() == MT_OK) mt_set_error(st, "forward: %s failed", name);
+    for (int k = 0; k < max_out; k++) out[k] = NULL;   /* what it made stays with the scope */
+    return -1;
 }
 
 void mt_module_train(mt_module *m, bool training)
@@ -309,38 +367,96 @@ void mt_module_print(const mt_module *m, FILE *f)
     fputc('\n', f);
 }
 
-/* ---------------------------------------------------------------- moving between devices */
-/* Every tensor m owns (recursively) that a move carries: parameters, buffers,
-   and their gradients and tangents, each once. */
-static int movable_count(const mt_module *m)
+/* ---------------------------------------------------------------- converting in place (device, dtype) */
+/* Every tensor m owns (recursively) that a conversion carries: parameters,
+   buffers, and their gradients and tangents, each once. */
+static int convertible_count(const mt_module *m)
 {
     int n = 3 * (m->n_params + m->n_buffers);
-    for (int i = 0; i < m->n_children; i++) n += movable_count(m->children[i]);
+    for (int i = 0; i < m->n_children; i++) n += convertible_count(m->children[i]);
     return n;
 }
 
-static void add_movable(mt_tensor **list, int *n, mt_tensor *t)
+static void add_convertible(mt_tensor **list, int *n, mt_tensor *t)
 {
     if (!t) return;
     for (int i = 0; i < *n; i++) if (list[i] == t) return;
     list[(*n)++] = t;
 }
 
-static void gather_movable(const mt_module *m, mt_tensor **list, int *n)
+static void gather_convertible(const mt_module *m, mt_tensor **list, int *n)
 {
     for (int k = 0; k < m->n_params + m->n_buffers; k++) {
         mt_tensor *t = k < m->n_params ? m->params[k].tensor : m->buffers[k - m->n_params].tensor;
-        add_movable(list, n, t);
-        add_movable(list, n, t->grad);
-        add_movable(list, n, t->tangent);
+        add_convertible(list, n, t);
+        add_convertible(list, n, t->grad);
+        add_convertible(list, n, t->tangent);
     }
-    for (int i = 0; i < m->n_children; i++) gather_movable(m->children[i], list, n);
+    for (int i = 0; i < m->n_children; i++) gather_convertible(m->children[i], list, n);
 }
 
-static bool on_device(const mt_tensor *t, mt_device d)
+/* One tensor's new contents: a fresh contiguous tensor, or t itself when t
+   stays as it is; NULL (with an error) on failure. */
+typedef mt_tensor *(*convert_fn)(mt_tensor *t, const void *target);
+
+/*
+ * Converts every tensor m owns in place, in two phases:
+ * 1. converted copies of everything; nothing in m changes yet, so a failure
+ *    (out of memory, a device error) leaves m as it was;
+ * 2. each tensor takes its copy's storage and dtype (contiguous, offset 0)
+ *    and hands its old storage to the copy, which is freed with it. The
+ *    tensors keep their identity, autograd flags and ownership, so the
+ *    module's own pointers (and a Linear's weight, ...) stay valid.
+ */
+static mt_status convert_module(mt_module *m, const char *what, convert_fn convert, const void *target)
 {
-    mt_device s = mt_device_of(t);
-    return s.type == d.type && s.index == d.index;
+    if (mt_device_error_check() != MT_OK) return mt_last_status();
+    int cap = convertible_count(m), n = 0;
+    if (cap == 0) return MT_OK;
+    mt_tensor **list = malloc((size_t)cap * sizeof *list);
+    mt_tensor **converted = calloc((size_t)cap, sizeof *converted);
+    if (!list || !converted) {
+        free(list); free(converted);
+        return mt_set_error(MT_ERR_MEMORY, "%s: out of memory", what);
+    }
+    gather_convertible(m, list, &n);
+
+    bool grad = mt_set_grad_enabled(false), fwd = mt_set_forward_ad_enabled(false);
+    mt_status st = MT_OK;
+    for (int i = 0; i < n && st == MT_OK; i++) {
+        mt_tensor *c = convert(list[i], target);
+        if (!c) st = mt_last_status() != MT_OK ? mt_last_status() : mt_set_error(MT_ERR_MEMORY, "%s: copy failed", what);
+        converted[i] = c == list[i] ? NULL : c;
+    }
+    if (st == MT_OK) st = mt_device_error_check();
+    mt_set_grad_enabled(grad);
+    mt_set_forward_ad_enabled(fwd);
+    if (st != MT_OK) {
+        for (int i = 0; i < n; i++) mt_free(converted[i]);
+        free(list); free(converted);
+        return st;
+    }
+
+    for (int i = 0; i < n; i++) {
+        if (!converted[i]) continue;
+        mt_tensor *t = list[i], *c = converted[i];
+        mt_storage *old = t->storage;
+        t->storage = c->storage;
+        c->storage = old;
+        t->dtype = c->dtype;
+        t->offset = 0;
+        mt_contiguous_strides(t->ndim, t->shape, t->stride);
+        mt_free(c);
+    }
+    free(list);
+    free(converted);
+    return MT_OK;
+}
+
+static mt_tensor *to_device(mt_tensor *t, const void *target)
+{
+    mt_device d = *(const mt_device *)target, s = mt_device_of(t);
+    return s.type == d.type && s.index == d.index ? t : mt_to_device(t, d);
 }
 
 mt_status mt_module_to(mt_module *m, mt_device device)
@@ -350,51 +466,24 @@ mt_status mt_module_to(mt_module *m, mt_device device)
     if (!mt_device_available(device, &why))
         return mt_set_error(MT_ERR_DEVICE, "module_to: %s:%d is not available: %s", mt_device_name(device),
                             device.index, why ? why : "unknown reason");
-    if (mt_device_error_check() != MT_OK) return mt_last_status();
-    int cap = movable_count(m), n = 0;
-    if (cap == 0) return MT_OK;
-    mt_tensor **list = malloc((size_t)cap * sizeof *list);
-    mt_tensor **moved = calloc((size_t)cap, sizeof *moved);
-    if (!list || !moved) {
-        free(list); free(moved);
-        return mt_set_error(MT_ERR_MEMORY, "module_to: out of memory");
-    }
-    gather_movable(m, list, &n);
+    return convert_module(m, "module_to", to_device, &device);
+}
 
-    /* Phase 1: copy everything to the device; nothing in m changes yet, so a
-       failure (out of memory, a device error) leaves m as it was. */
-    bool grad = mt_set_grad_enabled(false), fwd = mt_set_forward_ad_enabled(false);
-    mt_status st = MT_OK;
-    for (int i = 0; i < n && st == MT_OK; i++) {
-        if (on_device(list[i], device)) continue;
-        moved[i] = mt_to_device(list[i], device);
-        if (!moved[i]) st = mt_last_status() != MT_OK ? mt_last_status()
-                                                      : mt_set_error(MT_ERR_MEMORY, "module_to: copy failed");
-    }
-    if (st == MT_OK) st = mt_device_error_check();
-    mt_set_grad_enabled(grad);
-    mt_set_forward_ad_enabled(fwd);
-    if (st != MT_OK) {
-        for (int i = 0; i < n; i++) mt_free(moved[i]);
-        free(list); free(moved);
-        return st;
-    }
+/* Floating tensors only: integer buffers keep their dtype, as in PyTorch. */
+static mt_tensor *to_dtype(mt_tensor *t, const void *target)
+{
+    mt_dtype dtype = *(const mt_dtype *)target;
+    if (!mt_dtype_is_float(t->dtype) || t->dtype == dtype) return t;
+    mt_tensor *c = mt_new_tensor(mt_device_of(t), dtype, t->ndim, t->shape);
+    if (c && mt_copy_(c, t) != MT_OK) { mt_free(c); return NULL; }
+    return c;
+}
 
-    /* Phase 2: each tensor takes its copy's storage (contiguous, offset 0)
-       and hands its old storage to the copy, which is freed with it. The
-       tensors keep their identity, autograd flags and ownership, so the
-       module's own pointers (and a Linear's weight, ...) stay valid. */
-    for (int i = 0; i < n; i++) {
-        if (!moved[i]) continue;
-        mt_tensor *t = list[i], *c = moved[i];
-        mt_storage *old = t->storage;
-        t->storage = c->storage;
-        c->storage = old;
-        t->offset = 0;
-        mt_contiguous_strides(t->ndim, t->shape, t->stride);
-        mt_free(c);
-    }
-    free(list);
-    free(moved);
-    return MT_OK;
+mt_status mt_module_to_dtype(mt_module *m, mt_dtype dtype)
+{
+    if (!m) return mt_set_error(MT_ERR_ARGUMENT, "module_to_dtype: module is NULL");
+    if (!mt_dtype_is_float(dtype))
+        return mt_set_error(MT_ERR_DTYPE, "module_to_dtype: a module converts to f32 or f64 (its floating parameters "
+                                          "and buffers), not to %s", mt_dtype_name(dtype));
+    return convert_module(m, "module_to_dtype", to_dtype, &dtype);
 }

@@ -14,6 +14,9 @@
 
 typedef struct mt_module mt_module;
 
+/* The most outputs one module can return. */
+#define MT_MODULE_MAX_OUTPUTS 8
+
 typedef struct mt_module_type {
     const char *name;                                   /* "Linear", "Sequential", ... */
     mt_tensor *(*forward)(mt_module *m, mt_tensor *x);
@@ -21,6 +24,20 @@ typedef struct mt_module_type {
     /* Writes the arguments mt_module_print shows ("in_features=2, ..."); may be NULL. */
     void (*extra_repr)(const mt_module *m, char *buf, size_t size);
 } mt_module_type;
+
+/* A module type with several inputs or outputs (a recurrent cell:
+   (x, h, c) -> (h', c')); modules of it are made with mt_module_new_n.
+   forward_n takes n_in inputs, none NULL (fewer inputs stand for PyTorch's
+   optional arguments, e.g. a zero initial state), writes its n_outputs
+   outputs into out and returns MT_OK, or an error status with a message
+   naming the module and what was expected. An output may be NULL only where
+   the module documents it (PyTorch's None). base.forward may be NULL:
+   mt_forward then runs forward_n, when it returns one output. */
+typedef struct mt_module_type_n {
+    mt_module_type base;                                /* name, destroy, extra_repr, optional forward */
+    mt_status (*forward_n)(mt_module *m, int n_in, mt_tensor *const *in, mt_tensor **out);
+    int n_outputs;                                      /* 1 to MT_MODULE_MAX_OUTPUTS */
+} mt_module_type_n;
 
 typedef struct mt_named_tensor { char *name; mt_tensor *tensor; } mt_named_tensor;
 
@@ -33,6 +50,7 @@ struct mt_module {
     char **child_names;
     mt_module **children;
     void *impl;                    /* the module type's own state */
+    const mt_module_type_n *type_n; /* the same type when it has a forward_n (mt_module_new_n), else NULL */
 };
 
 /* A flat list of named tensors, e.g. every parameter of a model. The list
@@ -45,6 +63,8 @@ void mt_tensor_list_free(mt_tensor_list *list);
 
 /* ---------------------------------------------------------------- the module base */
 mt_module *mt_module_new(const mt_module_type *type, void *impl);
+/* A module of a type with several inputs or outputs. */
+mt_module *mt_module_new_n(const mt_module_type_n *type, void *impl);
 /* Registers t under name and takes it (out of its scope if it was in one);
    a parameter gets requires_grad and must be a leaf. On error (NULL m,
    duplicate name, ...) NULL is returned and t freed (left to its scope when
@@ -56,7 +76,17 @@ mt_tensor *mt_module_param(const mt_module *m, const char *name);   /* direct, n
 mt_tensor *mt_module_buffer(const mt_module *m, const char *name);
 void mt_module_free(mt_module *m);
 
+/* y = m(x). A module that only has forward_n runs through it when it
+   returns one output; otherwise this is an error that says to call
+   mt_forward_n. */
 mt_tensor *mt_forward(mt_module *m, mt_tensor *x);
+/* outs = m(in[0], ..., in[n_in - 1]): writes the module's outputs into
+   out[0..] and returns their count, or -1 on error (out is then all NULL).
+   max_out is the room in out: fewer than the module's outputs is an error
+   before anything runs. A NULL among the inputs (an earlier op failed)
+   returns -1 and keeps that error. A module with only forward takes one
+   input and gives one output. The outputs belong to the current scope. */
+int mt_forward_n(mt_module *m, int n_in, mt_tensor *const *in, int max_out, mt_tensor **out);
 /* Sets training mode on m and all its children. */
 void mt_module_train(mt_module *m, bool training);
 /* Every parameter, depth first, with dotted names (the caller frees the list). */
@@ -76,6 +106,14 @@ void mt_module_zero_grad(mt_module *m);
    optimizer after moving the module, as in PyTorch (an optimizer's existing
    state stays where it was). */
 mt_status mt_module_to(mt_module *m, mt_device device);
+/* Converts every floating-point parameter and buffer of m and its children
+   to dtype (MT_F32 or MT_F64), in place, with their gradients and tangents:
+   PyTorch's module.double() / module.float(). Integer buffers (a batch
+   norm's num_batches_tracked) keep theirs. Same rules as mt_module_to:
+   tensors keep their identity and stay leaves; all or nothing; create the
+   optimizer after converting (an optimizer's existing state keeps its
+   dtype, and stepping it against converted parameters is not supported). */
+mt_status mt_module_to_dtype(mt_module *m, mt_dtype dtype);
 /* A readable tree of the module, as PyTorch prints it:
    "Sequential(\n  (0): Linear(in_features=495, out_features=1024, bias=True)\n..." */
 void mt_module_print(const mt_module *m, FILE *f);
