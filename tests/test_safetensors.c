@@ -9,7 +9,8 @@
  *   (d) corrupt files fail with a message naming the file and the problem,
  *       never crash, and leave the output untouched;
  *   (e) writes are atomic: a failed save leaves the old file and no temporary;
- *   and module / checkpoint save and load with an mt_nn_linear and Adam.
+ *   and module / checkpoint save and load with an mt_nn_linear and Adam, f32
+ *   and f64 loading into each other.
  */
 #include "harness.h"
 
@@ -875,13 +876,23 @@ static void assert_optim_equal(const mt_optimizer *a, const mt_optimizer *b)
     mt_tensor_list_free(&sb);
 }
 
-/* A few Adam steps on loss = sum((x W^T + b)^2). */
+/* The dtype of m's first parameter. */
+static mt_dtype param_dtype(const mt_module *m)
+{
+    mt_tensor_list params = mt_parameters(m);
+    cr_assert_gt(params.n, 0);
+    mt_dtype dtype = params.items[0].tensor->dtype;
+    mt_tensor_list_free(&params);
+    return dtype;
+}
+
+/* A few Adam steps on loss = sum((x W^T + b)^2), x in the module's dtype. */
 static void train_steps(mt_module *m, mt_optimizer *opt, int steps, uint64_t seed)
 {
     mt_generator gen = mt_generator_new(seed);
     for (int s = 0; s < steps; s++) {
         mt_scope scope = mt_scope_begin();
-        mt_tensor *x = mt_randn(&gen, MT_F32, MT_SHAPE(5, 3));
+        mt_tensor *x = mt_to_dtype(mt_randn(&gen, MT_F32, MT_SHAPE(5, 3)), param_dtype(m));
         mt_tensor *y = mt_forward(m, x);
         mt_tensor *loss = mt_sum_all(mt_mul(y, y));
         cr_assert_not_null(loss, "%s", mt_last_error());
@@ -962,13 +973,13 @@ Test(safetensors, module_load_is_strict_and_all_or_nothing, .init = st_setup, .f
         mt_module_free(cases[i].m);
     }
 
-    /* right names and shapes, wrong dtype: an f64 "weight" */
+    /* right names and shapes, an integer dtype where the module has f32 */
     mt_module *b = mt_nn_linear(3, 2, true);
-    mt_tensor *w64 = mt_zeros(MT_F64, MT_SHAPE(2, 3)), *bias = mt_zeros(MT_F32, MT_SHAPE(2));
-    cr_assert_eq(mt_safetensors_save(tmp_path("f64"), LIST(NT("weight", w64), NT("bias", bias)), 0, NULL, NULL), MT_OK);
+    mt_tensor *w64 = mt_zeros(MT_I64, MT_SHAPE(2, 3)), *bias = mt_zeros(MT_F32, MT_SHAPE(2));
+    cr_assert_eq(mt_safetensors_save(tmp_path("i64"), LIST(NT("weight", w64), NT("bias", bias)), 0, NULL, NULL), MT_OK);
     snapshot s = take_snapshot(b);
-    cr_assert_eq(mt_module_load(b, tmp_path("f64")), MT_ERR_FORMAT);
-    cr_assert(strstr(mt_last_error(), "'weight' is f64 in the file but f32 in the module"), "%s", mt_last_error());
+    cr_assert_eq(mt_module_load(b, tmp_path("i64")), MT_ERR_FORMAT);
+    cr_assert(strstr(mt_last_error(), "'weight' is i64 in the file but f32 in the module"), "%s", mt_last_error());
     assert_snapshot(b, &s);
 
     /* a corrupt or missing file changes nothing either */
@@ -979,6 +990,101 @@ Test(safetensors, module_load_is_strict_and_all_or_nothing, .init = st_setup, .f
     free_snapshot(&s);
     mt_module_free(b);
     mt_module_free(a);
+}
+
+/* f32 and f64 load into each other, as PyTorch's load_state_dict copies
+   (param.copy_(input_param)); the module keeps its own dtype. */
+Test(safetensors, module_load_converts_between_f32_and_f64, .init = st_setup, .fini = st_teardown)
+{
+    mt_manual_seed(6);
+    mt_module *a = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, (mt_bn_opts){ 0 }));
+    mt_module *b = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, (mt_bn_opts){ 0 }));
+    cr_assert(a && b, "%s", mt_last_error());
+    MT_NO_GRAD { mt_fill_(mt_module_buffer(a->children[1], "num_batches_tracked"), 7); }
+
+    /* an f32 file into an f64 module: exact, every f32 being an f64 */
+    cr_assert_eq(mt_module_save(a, tmp_path("f32")), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(mt_module_to_dtype(b, MT_F64), MT_OK, "%s", mt_last_error());
+    mt_tensor *w = mt_module_param(b->children[0], "weight");
+    cr_assert_eq(mt_module_load(b, tmp_path("f32")), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(mt_module_param(b->children[0], "weight"), w, "the same tensor object");
+    mt_tensor_list sa = mt_state_dict(a), sb = mt_state_dict(b);
+    cr_assert_eq(sa.n, sb.n);
+    for (int i = 0; i < sa.n; i++) {
+        const mt_tensor *ta = sa.items[i].tensor, *tb = sb.items[i].tensor;
+        cr_expect_eq(tb->dtype, ta->dtype == MT_F32 ? MT_F64 : ta->dtype, "%s keeps the module's dtype", sb.items[i].name);
+        double va[8], vb[8];
+        cr_assert(mt_numel(ta) <= 8 && mt_to_data(ta, MT_F64, va) == MT_OK && mt_to_data(tb, MT_F64, vb) == MT_OK);
+        for (int64_t k = 0; k < mt_numel(ta); k++) cr_expect_eq(vb[k], va[k], "%s[%lld]", sa.items[i].name, (long long)k);
+    }
+    mt_tensor_list_free(&sa);
+    mt_tensor_list_free(&sb);
+
+    /* an f64 file into an f32 module: each value rounded to the nearest f32 */
+    MT_NO_GRAD { mt_fill_(w, 0.1); }
+    cr_assert_eq(mt_module_save(b, tmp_path("f64")), MT_OK, "%s", mt_last_error());
+    mt_tensor_list file;
+    cr_assert_eq(mt_safetensors_load(tmp_path("f64"), &file), MT_OK);
+    cr_assert_eq(find(file, "0.weight")->dtype, MT_F64, "the file holds f64");
+    free_loaded(&file);
+    cr_assert_eq(mt_module_load(a, tmp_path("f64")), MT_OK, "%s", mt_last_error());
+    mt_tensor *wa = mt_module_param(a->children[0], "weight");
+    cr_assert_eq(wa->dtype, MT_F32);
+    cr_expect_eq(mt_get(wa, (int64_t[]){ 1, 2 }), (double)(float)0.1);
+
+    /* an integer tensor stays integer: an f64 num_batches_tracked is refused */
+    mt_module *bn = mt_nn_batch_norm1d(2, (mt_bn_opts){ 0 });
+    mt_tensor *one = mt_ones(MT_F32, MT_SHAPE(2)), *zero = mt_zeros(MT_F32, MT_SHAPE(2)), *count = mt_scalar(MT_F64, 3);
+    cr_assert_eq(mt_safetensors_save(tmp_path("bn"), LIST(NT("weight", one), NT("bias", zero), NT("running_mean", zero),
+                                                           NT("running_var", one), NT("num_batches_tracked", count)),
+                                     0, NULL, NULL), MT_OK);
+    snapshot s = take_snapshot(bn);
+    cr_assert_eq(mt_module_load(bn, tmp_path("bn")), MT_ERR_FORMAT);
+    cr_assert(strstr(mt_last_error(), "'num_batches_tracked' is f64 in the file but i64 in the module"), "%s", mt_last_error());
+    assert_snapshot(bn, &s);
+    free_snapshot(&s);
+    mt_module_free(bn);
+    mt_module_free(a);
+    mt_module_free(b);
+}
+
+/* An f64 model and its Adam state load into an f32 model and optimizer
+   (the state follows its parameter's dtype), and training goes on alike. */
+Test(safetensors, checkpoint_load_converts_between_f32_and_f64, .init = st_setup, .fini = st_teardown)
+{
+    mt_manual_seed(7);
+    mt_module *a = mt_nn_linear(3, 2, true);
+    cr_assert_eq(mt_module_to_dtype(a, MT_F64), MT_OK, "%s", mt_last_error());
+    mt_tensor_list pa = mt_parameters(a);
+    mt_optimizer *oa = mt_adam(pa, (mt_adam_opts){ .lr = 0.01 });
+    train_steps(a, oa, 3, 10);
+    const char *path = tmp_path("ckpt64.safetensors");
+    cr_assert_eq(mt_checkpoint_save(path, a, oa), MT_OK, "%s", mt_last_error());
+
+    mt_module *b = mt_nn_linear(3, 2, true);
+    mt_tensor_list pb = mt_parameters(b);
+    mt_optimizer *ob = mt_adam(pb, (mt_adam_opts){ .lr = 0.01 });
+    cr_assert_eq(mt_checkpoint_load(path, b, ob), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(mt_optimizer_steps(ob), 3);
+    mt_tensor_list state = mt_optimizer_state(ob);
+    for (int i = 0; i < state.n; i++)
+        if (strstr(state.items[i].name, "exp_avg"))
+            cr_expect_eq(state.items[i].tensor->dtype, MT_F32, "%s follows its f32 parameter", state.items[i].name);
+    mt_tensor_list_free(&state);
+
+    train_steps(a, oa, 2, 20);
+    train_steps(b, ob, 2, 20);
+    double wa[6], wb[6];
+    cr_assert_eq(mt_to_data(mt_module_param(a, "weight"), MT_F64, wa), MT_OK);
+    cr_assert_eq(mt_to_data(mt_module_param(b, "weight"), MT_F64, wb), MT_OK);
+    for (int k = 0; k < 6; k++) cr_expect(fabs(wb[k] - wa[k]) <= 1e-5 * (1 + fabs(wa[k])), "weight[%d]: f32 %.9g, f64 %.9g", k, wb[k], wa[k]);
+
+    mt_optimizer_free(oa);
+    mt_optimizer_free(ob);
+    mt_tensor_list_free(&pa);
+    mt_tensor_list_free(&pb);
+    mt_module_free(a);
+    mt_module_free(b);
 }
 
 Test(safetensors, checkpoint_round_trip_with_adam, .init = st_setup, .fini = st_teardown)

@@ -13,7 +13,9 @@
  *
  * Loading is all or nothing. The file is read into temporaries; every name,
  * dtype and shape is checked against the module; each tensor is moved to its
- * parameter's device; the optimizer checks and takes its state (it changes
+ * parameter's device and dtype (f32 and f64 load into each other, as PyTorch's
+ * load_state_dict copies with param.copy_(input_param); an integer tensor
+ * must stay integer); the optimizer checks and takes its state (it changes
  * nothing when that check fails); only then are the module's values
  * overwritten, by copies that cannot fail because source and destination
  * already agree in device, dtype and shape. On any error the module (and the
@@ -92,9 +94,9 @@ static int cmp_item_name(const void *a, const void *b)
 /*
  * want: the module's state dict; have: the file's tensors (names already
  * without any prefix). Checks that both hold the same names with the same
- * dtypes and shapes, and on success returns in staged[i] the value for
- * want.items[i] on that tensor's device (the file's tensor itself when it is
- * already there, else a copy in the current scope). label names the kind of
+ * shapes and dtypes (or both floating), and on success returns in staged[i]
+ * the value for want.items[i] on that tensor's device and in its dtype (the
+ * file's tensor itself when it already is, else a copy in the current scope). label names the kind of
  * state in messages ("module", "model").
  */
 static mt_status match_state(const char *path, const char *label, const char *prefix,
@@ -119,7 +121,7 @@ static mt_status match_state(const char *path, const char *label, const char *pr
         used[*hit - have.items] = true;
         const mt_tensor *w = want.items[i].tensor, *h = (*hit)->tensor;
         char s1[128], s2[128];
-        if (w->dtype != h->dtype)
+        if (w->dtype != h->dtype && !(mt_dtype_is_float(w->dtype) && mt_dtype_is_float(h->dtype)))
             problem(&p, "'%s%s' is %s in the file but %s in the %s", prefix, key.name, mt_dtype_name(h->dtype),
                     mt_dtype_name(w->dtype), label);
         else if (!mt_same_shape(w, h))
@@ -136,10 +138,11 @@ static mt_status match_state(const char *path, const char *label, const char *pr
         return mt_set_error(MT_ERR_FORMAT, "safetensors: %s: the file does not match the %s: %s", path, label,
                             problems_text(&p));
 
-    /* Everything matches: move each value to its destination's device now,
-       while a failure can still leave the module untouched. */
+    /* Everything matches: move each value to its destination's device and
+       dtype now, while a failure can still leave the module untouched. */
     for (int i = 0; i < want.n; i++) {
-        mt_tensor *moved = mt_to_device(staged[i], mt_device_of(want.items[i].tensor));
+        const mt_tensor *w = want.items[i].tensor;
+        mt_tensor *moved = mt_to_dtype(mt_to_device(staged[i], mt_device_of(w)), w->dtype);
         if (!moved)
             return mt_set_error(mt_last_status(), "safetensors: %s: '%s%s': %s", path, prefix, want.items[i].name,
                                 mt_last_error());
