@@ -1,6 +1,8 @@
 /*
  * nn.c - the module base: a module owns named parameters, named buffers and
- * named children, and maps a tensor to a tensor through its type's forward.
+ * named children, and maps a tensor to a tensor through its type's forward
+ * (or several to several through forward_n); in-place conversion of all its
+ * tensors to another device or dtype.
  *
  * Ownership: every tensor registered here is taken out of the step scope it
  * was created in (if any) and freed by mt_module_free, children included.

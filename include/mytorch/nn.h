@@ -1,6 +1,6 @@
 /*
  * nn.h - modules: objects that own parameters and buffers and map a tensor
- * to a tensor (PyTorch's torch.nn). Functional forms of the same maths live
+ * to a tensor, or several to several (PyTorch's torch.nn). Functional forms of the same maths live
  * in ops.h (mt_linear, mt_gelu, ...); modules are named mt_nn_*.
  *
  * A module owns its parameters (leaves with requires_grad), its buffers
