@@ -227,8 +227,8 @@ int mt_forward_n(mt_module *m, int n_in, mt_tensor *const *in, int max_out, mt_t
     if (!m) { mt_set_error(MT_ERR_ARGUMENT, "forward: module is NULL"); return -1; }
     const char *name = m->type->name;
     if (n_in < 0 || (n_in > 0 && !in) || max_out < 0 || (max_out > 0 && !out)) {
-        mt_set_error(MT_ERR_ARGUMENT, "forward: %s: bad arguments (%d inputs at %p, room for %d outputs at %p)", name,
-                     n_in, (const void *)in, max_out, (void *)out);
+        mt_set_error(MT_ERR_ARGUMENT, "forward: %s: %d inputs%s and room for %d outputs%s", name, n_in,
+                     n_in > 0 && !in ? " in a NULL array" : "", max_out, max_out > 0 && !out ? " in a NULL array" : "");
         return -1;
     }
     for (int i = 0; i < n_in; i++)
@@ -238,8 +238,8 @@ int mt_forward_n(mt_module *m, int n_in, mt_tensor *const *in, int max_out, mt_t
         }
     int n_out = m->type_n ? m->type_n->n_outputs : 1;
     if (n_out > max_out) {
-        mt_set_error(MT_ERR_ARGUMENT, "forward: %s returns %d outputs, but there is room for %d%s", name, n_out, max_out,
-                     max_out == 1 ? " (call mt_forward_n)" : "");
+        mt_set_error(MT_ERR_ARGUMENT, "forward: %s returns %d output%s, but there is room for %d%s", name, n_out,
+                     n_out == 1 ? "" : "s", max_out, max_out == 1 ? " (call mt_forward_n)" : "");
         return -1;
     }
     if (!m->type_n) {
