@@ -2,11 +2,14 @@
  * autograd.c - the tape (nodes), reverse accumulation (mt_backward) and
  * forward accumulation (tangents, mt_jvp).
  *
- * Reverse mode. Each recorded output owns the node that made it; nodes point
- * at their inputs, so the graph is reached from the loss. mt_backward orders
- * the nodes so that every node comes after all nodes that use its output
- * (reverse topological order), seeds dL/dL = 1 and, node by node, calls the
- * op's vjp to turn dL/d(output) into dL/d(input_i), summing contributions:
+ * Reverse mode. The outputs of a recorded op own the node that made them
+ * (a reference each: an op with several outputs has one node for all of
+ * them, freed with the last); nodes point at their inputs, so the graph is
+ * reached from the loss. mt_backward orders the nodes so that every node
+ * comes after all nodes that use one of its outputs (reverse topological
+ * order), seeds dL/dL = 1 and, node by node, calls the op's vjp to turn
+ * dL/d(output k), gathered per output, into dL/d(input_i), summing
+ * contributions:
  *
  *     dL/dx = sum over uses u of x:  vjp_u(dL/d(out_u))
  *

@@ -295,7 +295,9 @@ MT_TEST(optimizer_after_converting_trains_in_f64)
         mt_tensor *x = mt_to_dtype(mt_randn(&gen, MT_F32, MT_SHAPE(16, 3)), dtype);
         mt_tensor *y = mt_randint(&gen, MT_I64, MT_SHAPE(16), 0, 2);
         mt_tensor_list params = mt_parameters(net);
-        mt_optimizer *opt = mt_adam(params, (mt_adam_opts){ .lr = 0.05 });
+        mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+        adam_opts.lr = 0.05;
+        mt_optimizer *opt = mt_adam(params, adam_opts);
         mt_tensor_list_free(&params);
         cr_assert_not_null(opt, "%s", mt_last_error());
         for (int step = 0; step < 5; step++) {

@@ -997,8 +997,8 @@ Test(safetensors, module_load_is_strict_and_all_or_nothing, .init = st_setup, .f
 Test(safetensors, module_load_converts_between_f32_and_f64, .init = st_setup, .fini = st_teardown)
 {
     mt_manual_seed(6);
-    mt_module *a = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, (mt_bn_opts){ 0 }));
-    mt_module *b = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, (mt_bn_opts){ 0 }));
+    mt_module *a = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, MT_BN_DEFAULTS));
+    mt_module *b = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, MT_BN_DEFAULTS));
     cr_assert(a && b, "%s", mt_last_error());
     MT_NO_GRAD { mt_fill_(mt_module_buffer(a->children[1], "num_batches_tracked"), 7); }
 
@@ -1033,7 +1033,7 @@ Test(safetensors, module_load_converts_between_f32_and_f64, .init = st_setup, .f
     cr_expect_eq(mt_get(wa, (int64_t[]){ 1, 2 }), (double)(float)0.1);
 
     /* an integer tensor stays integer: an f64 num_batches_tracked is refused */
-    mt_module *bn = mt_nn_batch_norm1d(2, (mt_bn_opts){ 0 });
+    mt_module *bn = mt_nn_batch_norm1d(2, MT_BN_DEFAULTS);
     mt_tensor *one = mt_ones(MT_F32, MT_SHAPE(2)), *zero = mt_zeros(MT_F32, MT_SHAPE(2)), *count = mt_scalar(MT_F64, 3);
     cr_assert_eq(mt_safetensors_save(tmp_path("bn"), LIST(NT("weight", one), NT("bias", zero), NT("running_mean", zero),
                                                            NT("running_var", one), NT("num_batches_tracked", count)),
@@ -1056,14 +1056,16 @@ Test(safetensors, checkpoint_load_converts_between_f32_and_f64, .init = st_setup
     mt_module *a = mt_nn_linear(3, 2, true);
     cr_assert_eq(mt_module_to_dtype(a, MT_F64), MT_OK, "%s", mt_last_error());
     mt_tensor_list pa = mt_parameters(a);
-    mt_optimizer *oa = mt_adam(pa, (mt_adam_opts){ .lr = 0.01 });
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.01;
+    mt_optimizer *oa = mt_adam(pa, adam_opts);
     train_steps(a, oa, 3, 10);
     const char *path = tmp_path("ckpt64.safetensors");
     cr_assert_eq(mt_checkpoint_save(path, a, oa), MT_OK, "%s", mt_last_error());
 
     mt_module *b = mt_nn_linear(3, 2, true);
     mt_tensor_list pb = mt_parameters(b);
-    mt_optimizer *ob = mt_adam(pb, (mt_adam_opts){ .lr = 0.01 });
+    mt_optimizer *ob = mt_adam(pb, adam_opts);
     cr_assert_eq(mt_checkpoint_load(path, b, ob), MT_OK, "%s", mt_last_error());
     cr_assert_eq(mt_optimizer_steps(ob), 3);
     mt_tensor_list state = mt_optimizer_state(ob);
