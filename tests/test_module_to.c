@@ -159,47 +159,6 @@ MT_TEST(unavailable_device_leaves_module_unchanged)
     mt_module_free(net);
 }
 
-/* Five Adam steps of small_net on (x, y) on device; the losses into out. */
-static void train_on(mt_device device, double *out)
-{
-    mt_module *net = small_net();
-    cr_assert_eq(mt_module_to(net, device), MT_OK, "%s", mt_last_error());
-    mt_generator gen = mt_generator_new(5);
-    mt_tensor *x = mt_to_device(mt_randn(&gen, MT_F32, MT_SHAPE(16, 3)), device);
-    mt_tensor *y = mt_to_device(mt_randint(&gen, MT_I64, MT_SHAPE(16), 0, 2), device);
-    mt_tensor_list params = mt_parameters(net);
-    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
-    adam_opts.lr = 0.05;
-    mt_optimizer *opt = mt_adam(params, adam_opts);
-    mt_tensor_list_free(&params);
-    cr_assert_not_null(opt, "%s", mt_last_error());
-    for (int step = 0; step < 5; step++) {
-        mt_scope s = mt_scope_begin();
-        mt_optimizer_zero_grad(opt);
-        mt_tensor *loss = mt_cross_entropy(mt_forward(net, x), y, (mt_ce_opts){ 0 });
-        cr_assert(loss && mt_backward(loss) == MT_OK, "%s step %d: %s", mt_device_name(device), step, mt_last_error());
-        cr_assert_eq(mt_step(opt), MT_OK, "%s step %d: %s", mt_device_name(device), step, mt_last_error());
-        cr_assert(same_device(mt_device_of(loss), device));
-        out[step] = mt_item(loss);
-        mt_scope_end(s);
-    }
-    expect_all_on(net, device);
-    mt_optimizer_free(opt);
-    mt_module_free(net);
-}
-
-MT_TEST(optimizer_after_the_move_trains_as_on_the_cpu)
-{
-    need_emu();
-    double cpu[5], emu[5];
-    train_on(CPU, cpu);
-    train_on(EMU, emu);
-    cr_expect_lt(cpu[4], cpu[0], "the loss goes down: %g -> %g", cpu[0], cpu[4]);
-    for (int i = 0; i < 5; i++)
-        cr_expect(fabs(emu[i] - cpu[i]) <= 1e-5 * fabs(cpu[i]), "step %d: cuda-emu loss %.9g, cpu %.9g", i, emu[i], cpu[i]);
-}
-
-/* ---------------------------------------------------------------- dtype (mt_module_to_dtype) */
 /* Every floating tensor of the state dict is dtype; integer buffers are i64. */
 static void expect_all_of(const mt_module *m, mt_dtype dtype)
 {
@@ -214,6 +173,50 @@ static void expect_all_of(const mt_module *m, mt_dtype dtype)
     mt_tensor_list_free(&sd);
 }
 
+/* Five Adam steps of small_net on (x, y) on device in dtype (the optimizer
+   made after moving and converting); the losses into out. */
+static void train_on(mt_device device, mt_dtype dtype, double *out)
+{
+    mt_module *net = small_net();
+    cr_assert_eq(mt_module_to(net, device), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(mt_module_to_dtype(net, dtype), MT_OK, "%s", mt_last_error());
+    mt_generator gen = mt_generator_new(5);
+    mt_tensor *x = mt_to_device(mt_to_dtype(mt_randn(&gen, MT_F32, MT_SHAPE(16, 3)), dtype), device);
+    mt_tensor *y = mt_to_device(mt_randint(&gen, MT_I64, MT_SHAPE(16), 0, 2), device);
+    mt_tensor_list params = mt_parameters(net);
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.05;
+    mt_optimizer *opt = mt_adam(params, adam_opts);
+    mt_tensor_list_free(&params);
+    cr_assert_not_null(opt, "%s", mt_last_error());
+    for (int step = 0; step < 5; step++) {
+        mt_scope s = mt_scope_begin();
+        mt_optimizer_zero_grad(opt);
+        mt_tensor *loss = mt_cross_entropy(mt_forward(net, x), y, (mt_ce_opts){ 0 });
+        cr_assert(loss && mt_backward(loss) == MT_OK, "%s step %d: %s", mt_device_name(device), step, mt_last_error());
+        cr_assert_eq(mt_step(opt), MT_OK, "%s step %d: %s", mt_device_name(device), step, mt_last_error());
+        cr_assert(same_device(mt_device_of(loss), device) && loss->dtype == dtype);
+        out[step] = mt_item(loss);
+        mt_scope_end(s);
+    }
+    expect_all_on(net, device);
+    expect_all_of(net, dtype);
+    mt_optimizer_free(opt);
+    mt_module_free(net);
+}
+
+MT_TEST(optimizer_after_the_move_trains_as_on_the_cpu)
+{
+    need_emu();
+    double cpu[5], emu[5];
+    train_on(CPU, MT_F32, cpu);
+    train_on(EMU, MT_F32, emu);
+    cr_expect_lt(cpu[4], cpu[0], "the loss goes down: %g -> %g", cpu[0], cpu[4]);
+    for (int i = 0; i < 5; i++)
+        cr_expect(fabs(emu[i] - cpu[i]) <= 1e-5 * fabs(cpu[i]), "step %d: cuda-emu loss %.9g, cpu %.9g", i, emu[i], cpu[i]);
+}
+
+/* ---------------------------------------------------------------- dtype (mt_module_to_dtype) */
 MT_TEST(to_f64_and_back_keeps_values_identity_and_grads)
 {
     mt_module *net = small_net();
@@ -286,34 +289,8 @@ MT_TEST(to_dtype_on_cuda_emu)
 MT_TEST(optimizer_after_converting_trains_in_f64)
 {
     double f32[5], f64[5];
-    for (int pass = 0; pass < 2; pass++) {
-        mt_dtype dtype = pass ? MT_F64 : MT_F32;
-        double *out = pass ? f64 : f32;
-        mt_module *net = small_net();
-        cr_assert_eq(mt_module_to_dtype(net, dtype), MT_OK, "%s", mt_last_error());
-        mt_generator gen = mt_generator_new(5);
-        mt_tensor *x = mt_to_dtype(mt_randn(&gen, MT_F32, MT_SHAPE(16, 3)), dtype);
-        mt_tensor *y = mt_randint(&gen, MT_I64, MT_SHAPE(16), 0, 2);
-        mt_tensor_list params = mt_parameters(net);
-        mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
-        adam_opts.lr = 0.05;
-        mt_optimizer *opt = mt_adam(params, adam_opts);
-        mt_tensor_list_free(&params);
-        cr_assert_not_null(opt, "%s", mt_last_error());
-        for (int step = 0; step < 5; step++) {
-            mt_scope s = mt_scope_begin();
-            mt_optimizer_zero_grad(opt);
-            mt_tensor *loss = mt_cross_entropy(mt_forward(net, x), y, (mt_ce_opts){ 0 });
-            cr_assert(loss && mt_backward(loss) == MT_OK, "%s step %d: %s", mt_dtype_name(dtype), step, mt_last_error());
-            cr_assert_eq(mt_step(opt), MT_OK, "%s step %d: %s", mt_dtype_name(dtype), step, mt_last_error());
-            cr_assert_eq(loss->dtype, dtype);
-            out[step] = mt_item(loss);
-            mt_scope_end(s);
-        }
-        expect_all_of(net, dtype);
-        mt_optimizer_free(opt);
-        mt_module_free(net);
-    }
+    train_on(CPU, MT_F32, f32);
+    train_on(CPU, MT_F64, f64);
     cr_expect_lt(f64[4], f64[0], "the loss goes down: %g -> %g", f64[0], f64[4]);
     for (int i = 0; i < 5; i++)
         cr_expect(fabs(f64[i] - f32[i]) <= 1e-4 * fabs(f32[i]), "step %d: f64 loss %.9g, f32 %.9g", i, f64[i], f32[i]);
