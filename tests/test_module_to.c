@@ -11,6 +11,8 @@
  */
 #include "harness.h"
 
+#include <string.h>
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -294,4 +296,24 @@ MT_TEST(optimizer_after_converting_trains_in_f64)
     cr_expect_lt(f64[4], f64[0], "the loss goes down: %g -> %g", f64[0], f64[4]);
     for (int i = 0; i < 5; i++)
         cr_expect(fabs(f64[i] - f32[i]) <= 1e-4 * fabs(f32[i]), "step %d: f64 loss %.9g, f32 %.9g", i, f64[i], f32[i]);
+}
+
+/* An optimizer whose state was made before its module changed dtype refuses
+   to step (it would read the f32 state as f64) and says what to do. */
+MT_TEST(optimizer_state_from_before_a_conversion_is_refused)
+{
+    mt_module *net = small_net();
+    cr_assert_not_null(net, "%s", mt_last_error());
+    mt_tensor_list params = mt_parameters(net);
+    mt_optimizer *opt = mt_adam(params, MT_ADAM_DEFAULTS);
+    mt_tensor_list_free(&params);
+    cr_assert_not_null(opt, "%s", mt_last_error());
+    mt_tensor *x = mt_randn(NULL, MT_F32, MT_SHAPE(4, 3));
+    cr_assert(mt_backward(mt_sum_all(mt_forward(net, x))) == MT_OK, "%s", mt_last_error());
+    cr_assert(mt_step(opt) == MT_OK, "%s", mt_last_error());     /* the state exists now, in f32 */
+    cr_assert(mt_module_to_dtype(net, MT_F64) == MT_OK, "%s", mt_last_error());
+    cr_expect_eq(mt_step(opt), MT_ERR_STATE);
+    cr_expect(strstr(mt_last_error(), "create the optimizer afterwards") != NULL, "%s", mt_last_error());
+    mt_optimizer_free(opt);
+    mt_module_free(net);
 }

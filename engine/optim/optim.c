@@ -230,6 +230,18 @@ static mt_status check_update(const mt_optimizer *opt, const param_state *s)
                             mt_dtype_name(g->dtype), mt_shape_str(g, sg, sizeof sg),
                             mt_dtype_name(p->dtype), mt_shape_str(p, sp, sizeof sp));
     if (!mt_check_same_device(op, p, g)) return mt_last_status();
+    /* state made before the module moved or changed dtype: create the optimizer after mt_module_to / _to_dtype */
+    const mt_tensor *states[] = { s->momentum_buffer, s->exp_avg, s->exp_avg_sq, s->max_exp_avg_sq };
+    for (int k = 0; k < 4; k++) {
+        const mt_tensor *t = states[k];
+        if (t && (t->dtype != p->dtype || !mt_same_shape(t, p) || t->storage->device.type != p->storage->device.type ||
+                  t->storage->device.index != p->storage->device.index))
+            return mt_set_error(MT_ERR_STATE, "%s: the state of \"%s\" is %s on %s but the parameter is %s on %s now "
+                                "(was the module moved or converted after the optimizer was made? create the "
+                                "optimizer afterwards)", op, s->name, mt_dtype_name(t->dtype),
+                                mt_device_name(t->storage->device), mt_dtype_name(p->dtype),
+                                mt_device_name(p->storage->device));
+    }
     if (!mt_is_contiguous(p))
         return mt_set_error(MT_ERR_ARGUMENT, "%s: parameter \"%s\" must be contiguous (it is updated in place)", op, s->name);
     const mt_backend *be = mt_backend_of(p);

@@ -32,8 +32,10 @@ mt_status mt_safetensors_read_metadata(const char *path, mt_safetensors_metadata
 mt_status mt_safetensors_load_with_metadata(const char *path, mt_tensor_list *out, mt_safetensors_metadata *meta);
 void mt_safetensors_metadata_free(mt_safetensors_metadata *meta);
 
-/* A module's state dict. Loading is strict: every name, dtype and shape must
-   match; on any error the module is left exactly as it was. */
+/* A module's state dict. Loading is strict: every name and shape must match,
+   and every dtype, except that f32 and f64 load into each other (converted to
+   the module's dtype, as PyTorch's load_state_dict copies); on any error the
+   module is left exactly as it was. */
 mt_status mt_module_save(const mt_module *m, const char *path);
 mt_status mt_module_load(mt_module *m, const char *path);
 /* A module and its optimizer in one file ("model." and "optim." prefixes). */
