@@ -229,6 +229,24 @@ mt_status mt_retain_grad(mt_tensor *t)
 
 mt_tensor *mt_grad(const mt_tensor *t) { return t ? t->grad : NULL; }
 
+mt_status mt_set_grad(mt_tensor *t, mt_tensor *grad)
+{
+    if (!t) return mt_set_error(MT_ERR_ARGUMENT, "set_grad: tensor is NULL");
+    if (grad) {
+        char a[128], b[128];
+        if (!mt_same_shape(t, grad) || t->dtype != grad->dtype)
+            return mt_set_error(MT_ERR_SHAPE, "set_grad: gradient %s %s does not match tensor %s %s",
+                                mt_dtype_name(grad->dtype), mt_shape_str(grad, a, sizeof a),
+                                mt_dtype_name(t->dtype), mt_shape_str(t, b, sizeof b));
+        if (!mt_check_same_device("set_grad", t, grad)) return mt_last_status();
+        grad = mt_alias_owned(grad);   /* t's own reference to grad's storage, as p.grad = g shares it */
+        if (!grad) return mt_last_status();
+    }
+    mt_zero_grad(t);
+    t->grad = grad;
+    return MT_OK;
+}
+
 void mt_zero_grad(mt_tensor *t)
 {
     if (t && t->grad) {

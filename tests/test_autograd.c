@@ -176,6 +176,23 @@ Test(autograd, no_grad_survives_break_continue_and_return, .init = mt_test_setup
     mt_set_grad_enabled(prev);
 }
 
+/* t.grad = g: shared storage, later backward passes accumulate into it; checked */
+Test(autograd, set_grad_directly, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *x = leaf(2, (double[]){ 1, 2 });
+    mt_tensor *g = mt_from_data(MT_F64, MT_SHAPE(2), (double[]){ 10, 20 });
+    cr_assert(mt_set_grad(x, g) == MT_OK, "%s", mt_last_error());
+    cr_expect_float_eq(mt_get(mt_grad(x), (int64_t[]){ 1 }), 20, 0);
+    cr_assert(mt_backward(mt_sum_all(mt_mul(x, x))) == MT_OK, "%s", mt_last_error());   /* += 2x */
+    cr_expect_float_eq(mt_get(mt_grad(x), (int64_t[]){ 0 }), 12, 1e-12);
+    cr_expect_float_eq(mt_get(g, (int64_t[]){ 1 }), 24, 1e-12, "the gradient shares g's storage");
+    cr_expect_neq(mt_set_grad(x, mt_zeros(MT_F64, MT_SHAPE(3))), MT_OK);
+    cr_expect(strstr(mt_last_error(), "does not match") != NULL, "%s", mt_last_error());
+    cr_expect_neq(mt_set_grad(x, mt_zeros(MT_F32, MT_SHAPE(2))), MT_OK);
+    cr_assert(mt_set_grad(x, NULL) == MT_OK);
+    cr_expect_null(mt_grad(x));
+}
+
 Test(autograd, detach_cuts_the_graph, .init = mt_test_setup, .fini = mt_test_teardown)
 {
     mt_tensor *x = leaf(2, (double[]){ 2, 3 });

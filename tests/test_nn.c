@@ -514,3 +514,33 @@ NN_TEST(sequential_append_failure_frees_both)
     cr_assert_null(mt_nn_sequential_append(seq, NULL));          /* frees seq */
     cr_assert_null(mt_nn_sequential_append(NULL, mt_nn_tanh()));  /* frees the tanh */
 }
+
+/* state_dict()[name], and nn.Flatten */
+NN_TEST(tensor_list_lookup_and_flatten)
+{
+    mt_module *net = mt_nn_sequential(mt_nn_flatten(1, -1), mt_nn_linear(12, 2, true));
+    cr_assert_not_null(net, "%s", mt_last_error());
+    mt_tensor_list sd = mt_state_dict(net);
+    mt_tensor *w = mt_tensor_list_get(sd, "1.weight");
+    cr_expect(w == mt_module_param(net->children[1], "weight"));
+    cr_expect_null(mt_tensor_list_get(sd, "1.nope"));
+    cr_expect(strstr(mt_last_error(), "\"1.nope\"") != NULL, "%s", mt_last_error());
+    mt_tensor_list_free(&sd);
+
+    mt_tensor *x = mt_randn(NULL, MT_F32, MT_SHAPE(5, 3, 2, 2));
+    mt_tensor *y = mt_forward(net, x);
+    cr_assert_not_null(y, "%s", mt_last_error());
+    cr_expect(y->ndim == 2 && y->shape[0] == 5 && y->shape[1] == 2);
+    mt_module *middle = mt_nn_flatten(1, 2);
+    mt_tensor *z = mt_forward(middle, x);
+    cr_assert_not_null(z, "%s", mt_last_error());
+    cr_expect(z->ndim == 3 && z->shape[1] == 6 && z->shape[2] == 2);
+    char repr[128];
+    FILE *f = fmemopen(repr, sizeof repr, "w");
+    mt_module_print(middle, f);
+    fclose(f);
+    cr_expect(strstr(repr, "Flatten(start_dim=1, end_dim=2)") != NULL, "%s", repr);
+    cr_expect_null(mt_forward(mt_nn_flatten(1, 7), x), "a dim out of range is an error");
+    mt_module_free(middle);
+    mt_module_free(net);
+}

@@ -122,9 +122,12 @@ static mt_tensor *run_reduce(const mt_op_case *c, mt_tensor *const *in)
     case R_SUM: return mt_sum(x, p->n_dims, p->dims, p->keepdim);
     case R_MEAN: return mt_mean(x, p->n_dims, p->dims, p->keepdim);
     case R_VAR: return mt_var(x, p->n_dims, p->dims, p->correction, p->keepdim);
-    case R_MAX: return mt_max(x, p->dims[0], p->keepdim);
-    case R_MIN: return mt_min(x, p->dims[0], p->keepdim);
-    case R_LOGSUMEXP: return mt_logsumexp(x, p->dims[0], p->keepdim);
+    /* one dim: the single-dim forms; several (or 0 = all): the dim-set forms */
+    case R_MAX: return p->n_dims == 1 ? mt_max(x, p->dims[0], p->keepdim) : mt_amax(x, p->n_dims, p->dims, p->keepdim);
+    case R_MIN: return p->n_dims == 1 ? mt_min(x, p->dims[0], p->keepdim) : mt_amin(x, p->n_dims, p->dims, p->keepdim);
+    case R_LOGSUMEXP:
+        return p->n_dims == 1 ? mt_logsumexp(x, p->dims[0], p->keepdim)
+                              : mt_logsumexp_dims(x, p->n_dims, p->dims, p->keepdim);
     case R_ARGMAX: return mt_argmax(x, p->dims[0], p->keepdim);
     case R_ARGMIN: return mt_argmin(x, p->dims[0], p->keepdim);
     }
@@ -190,6 +193,13 @@ REDUCE_CASE(min_1d, MT_SPEC(-2, 2, 7), R_MIN, 1, DIMS(-1), false, 0, false)
 REDUCE_CASE(logsumexp_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_LOGSUMEXP, 1, DIMS(1), false, 0, false)
 REDUCE_CASE(logsumexp_last_keepdim, MT_SPEC(-3, 3, 3, 1, 5), R_LOGSUMEXP, 1, DIMS(-1), true, 0, false)
 REDUCE_CASE(logsumexp_1d, MT_SPEC(-2, 2, 7), R_LOGSUMEXP, 1, DIMS(0), false, 0, false)
+
+/* amax, amin, logsumexp over a set of dims */
+REDUCE_CASE(amax_nonadjacent_dims, MT_SPEC(-2, 2, 2, 3, 4), R_MAX, 2, DIMS(0, 2), false, 0, false)
+REDUCE_CASE(amin_adjacent_keepdim, MT_SPEC(-2, 2, 2, 3, 4), R_MIN, 2, DIMS(1, 2), true, 0, false)
+REDUCE_CASE(amax_all, MT_SPEC(-2, 2, 3, 5), R_MAX, 0, DIMS(0), false, 0, false)
+REDUCE_CASE(logsumexp_nonadjacent_keepdim, MT_SPEC(-3, 3, 2, 3, 4), R_LOGSUMEXP, 2, DIMS(-1, 0), true, 0, false)
+REDUCE_CASE(logsumexp_all_transposed, MT_SPEC(-3, 3, 3, 5), R_LOGSUMEXP, 0, DIMS(0), false, 0, true)
 
 /* argmax, argmin: compared as indices, no gradient */
 REDUCE_CASE(argmax_middle_dim, MT_SPEC(-2, 2, 2, 3, 4), R_ARGMAX, 1, DIMS(1), false, 0, false)

@@ -290,6 +290,15 @@ void mt_tensor_list_free(mt_tensor_list *list)
     list->n = 0;
 }
 
+mt_tensor *mt_tensor_list_get(mt_tensor_list list, const char *name)
+{
+    if (!name) { mt_set_error(MT_ERR_ARGUMENT, "tensor_list_get: name is NULL"); return NULL; }
+    for (int i = 0; i < list.n; i++)
+        if (list.items[i].name && strcmp(list.items[i].name, name) == 0) return list.items[i].tensor;
+    mt_set_error(MT_ERR_ARGUMENT, "tensor_list_get: no tensor named \"%s\" among the list's %d", name, list.n);
+    return NULL;
+}
+
 /* Appends prefix + name; false on out-of-memory (the list keeps what it had). */
 static bool list_append(mt_tensor_list *list, const char *prefix, const char *name, mt_tensor *t)
 {

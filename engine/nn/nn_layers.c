@@ -179,6 +179,17 @@ static mt_tensor *gelu_forward(mt_module *m, mt_tensor *x) { return mt_gelu(x, a
 static mt_tensor *softplus_forward(mt_module *m, mt_tensor *x) { return mt_softplus(x, args_of(m)->a, args_of(m)->b); }
 static mt_tensor *softmax_forward(mt_module *m, mt_tensor *x) { return mt_softmax(x, args_of(m)->dim); }
 static mt_tensor *log_softmax_forward(mt_module *m, mt_tensor *x) { return mt_log_softmax(x, args_of(m)->dim); }
+static mt_tensor *flatten_forward(mt_module *m, mt_tensor *x) { return mt_flatten(x, args_of(m)->dim, (int)args_of(m)->a); }
+static void flatten_repr(const mt_module *m, char *buf, size_t size)
+{
+    snprintf(buf, size, "start_dim=%d, end_dim=%d", args_of(m)->dim, (int)args_of(m)->a);
+}
+static const mt_module_type flatten_type = { "Flatten", flatten_forward, NULL, flatten_repr };
+mt_module *mt_nn_flatten(int start_dim, int end_dim)
+{
+    return new_with_args(&flatten_type, (layer_args){ .dim = start_dim, .a = end_dim });
+}
+
 /* swish(x) = x * sigmoid(beta x) with beta a learnable scalar */
 static mt_tensor *swish_forward(mt_module *m, mt_tensor *x) { return mt_swish(x, mt_module_param(m, "beta")); }
 

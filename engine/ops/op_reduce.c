@@ -233,6 +233,18 @@ mt_tensor *mt_logsumexp(mt_tensor *x, int dim, bool keepdim)
 {
     return reduce(&logsumexp_op, MT_REDUCE_LOGSUMEXP, x, 1, &dim, keepdim, 0);
 }
+mt_tensor *mt_amax(mt_tensor *x, int n_dims, const int *dims, bool keepdim)
+{
+    return reduce(&max_op, MT_REDUCE_MAX, x, n_dims, dims, keepdim, 0);
+}
+mt_tensor *mt_amin(mt_tensor *x, int n_dims, const int *dims, bool keepdim)
+{
+    return reduce(&min_op, MT_REDUCE_MIN, x, n_dims, dims, keepdim, 0);
+}
+mt_tensor *mt_logsumexp_dims(mt_tensor *x, int n_dims, const int *dims, bool keepdim)
+{
+    return reduce(&logsumexp_op, MT_REDUCE_LOGSUMEXP, x, n_dims, dims, keepdim, 0);
+}
 mt_tensor *mt_argmax(mt_tensor *x, int dim, bool keepdim) { return mt_reduce_raw("argmax", MT_REDUCE_ARGMAX, x, 1, &dim, keepdim, 0); }
 mt_tensor *mt_argmin(mt_tensor *x, int dim, bool keepdim) { return mt_reduce_raw("argmin", MT_REDUCE_ARGMIN, x, 1, &dim, keepdim, 0); }
 

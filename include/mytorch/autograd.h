@@ -22,6 +22,10 @@ mt_tensor *mt_requires_grad(mt_tensor *t, bool requires_grad);
 mt_status mt_retain_grad(mt_tensor *t);
 /* The accumulated gradient of t (NULL when none). */
 mt_tensor *mt_grad(const mt_tensor *t);
+/* Sets t's gradient to grad (PyTorch's t.grad = grad): same shape, dtype and
+   device; t's .grad shares grad's storage (later backward passes accumulate
+   into it in place); NULL clears it. */
+mt_status mt_set_grad(mt_tensor *t, mt_tensor *grad);
 /* Frees t's gradient (PyTorch's zero_grad(set_to_none=True)). */
 void mt_zero_grad(mt_tensor *t);
 /* A view sharing t's storage that is cut off from the graph and carries no tangent. */

@@ -60,6 +60,9 @@ typedef struct mt_tensor_list {
     mt_named_tensor *items;
 } mt_tensor_list;
 void mt_tensor_list_free(mt_tensor_list *list);
+/* The tensor named name (PyTorch's state_dict()[name]), or NULL with an
+   error naming it when the list has none. */
+mt_tensor *mt_tensor_list_get(mt_tensor_list list, const char *name);
 
 /* ---------------------------------------------------------------- the module base */
 mt_module *mt_module_new(const mt_module_type *type, void *impl);
@@ -149,6 +152,9 @@ mt_module *mt_nn_swish(double beta0);
 mt_module *mt_nn_softplus(double beta, double threshold);
 mt_module *mt_nn_softmax(int dim);
 mt_module *mt_nn_log_softmax(int dim);
+/* Flattens dims start_dim..end_dim into one (PyTorch's nn.Flatten: (1, -1)
+   keeps the batch dim); dims are checked at forward time, against the input. */
+mt_module *mt_nn_flatten(int start_dim, int end_dim);
 /* Children run in order; the list ends with NULL. Takes ownership of them. */
 mt_module *mt_nn_sequential_n(mt_module *const *modules);
 /* The same with a count: a NULL among the n (a constructor that failed)

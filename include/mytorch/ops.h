@@ -73,6 +73,12 @@ mt_status mt_min_dim(mt_tensor *x, int dim, bool keepdim, mt_tensor **values, mt
 mt_tensor *mt_argmax(mt_tensor *x, int dim, bool keepdim);   /* MT_I64, no gradient */
 mt_tensor *mt_argmin(mt_tensor *x, int dim, bool keepdim);
 mt_tensor *mt_logsumexp(mt_tensor *x, int dim, bool keepdim);
+/* The same over a set of dims (PyTorch's torch.amax, torch.amin, torch.logsumexp
+   with a tuple of dims): n_dims dims, n_dims == 0 reduces all. Ties share the
+   gradient evenly, as mt_max does. */
+mt_tensor *mt_amax(mt_tensor *x, int n_dims, const int *dims, bool keepdim);
+mt_tensor *mt_amin(mt_tensor *x, int n_dims, const int *dims, bool keepdim);
+mt_tensor *mt_logsumexp_dims(mt_tensor *x, int n_dims, const int *dims, bool keepdim);
 mt_tensor *mt_sum_all(mt_tensor *x);
 mt_tensor *mt_mean_all(mt_tensor *x);
 /* Sums x down to a shape x broadcasts from (the vjp of broadcasting). */
