@@ -22,6 +22,7 @@
  */
 #include "engine/internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +154,21 @@ static mt_status propagate_tangents(mt_node *node, int n, mt_tensor **outs)
     return st;
 }
 
+/* Anomaly detection: whether t holds a NaN or an infinity (max |t| is then
+   not finite; the max reduction propagates NaN). */
+static bool has_non_finite(mt_tensor *t)
+{
+    if (!mt_dtype_is_float(t->dtype) || mt_numel(t) == 0) return false;
+    bool grad_prev = mt_set_grad_enabled(false), fw_prev = mt_set_forward_ad_enabled(false);
+    mt_scope scope = mt_scope_begin();
+    mt_tensor *largest = mt_amax(mt_abs(t), 0, NULL, false);
+    double v = largest ? mt_item(largest) : 0;
+    mt_scope_end(scope);
+    mt_set_grad_enabled(grad_prev);
+    mt_set_forward_ad_enabled(fw_prev);
+    return !isfinite(v);
+}
+
 mt_status mt_node_commit_n(mt_node *node, int n, mt_tensor **outs)
 {
     if (!node) return MT_OK;
@@ -171,6 +187,12 @@ mt_status mt_node_commit_n(mt_node *node, int n, mt_tensor **outs)
         node->n_outputs = n;
         node->output = node->op_n ? NULL : outs[0];
         if (has_tangents(node->n_inputs, node->inputs)) st = propagate_tangents(node, n, outs);
+    }
+    for (int k = 0; k < n && st == MT_OK && mt_is_anomaly_enabled(); k++) {
+        char s[128];
+        if (has_non_finite(outs[k]))
+            st = mt_set_error(MT_ERR_STATE, "detect_anomaly: %s produced a NaN or infinity in its output %d of shape %s",
+                              op->name, k, mt_shape_str(outs[k], s, sizeof s));
     }
     if (st != MT_OK) {
         mt_node_free(node);
@@ -386,6 +408,11 @@ static mt_status backward_node(mt_node *node)
         }
         g[i] = mt_alias_owned(gi);
         if (!g[i]) st = mt_last_status();
+        else if (mt_is_anomaly_enabled() && has_non_finite(g[i])) {
+            char s[128];
+            st = mt_set_error(MT_ERR_STATE, "detect_anomaly: the backward of %s produced a NaN or infinity in the "
+                              "gradient of its input %d (shape %s)", node->op->name, i, mt_shape_str(gi, s, sizeof s));
+        }
     }
     mt_scope_end(scope);
 

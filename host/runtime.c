@@ -79,6 +79,11 @@ bool mt_set_forward_ad_enabled(bool enabled)
 }
 bool mt_is_forward_ad_enabled(void) { return !forward_ad_disabled; }
 
+/* Process-wide, as PyTorch's set_detect_anomaly. */
+static bool anomaly_detection;
+bool mt_set_detect_anomaly(bool enabled) { return __atomic_exchange_n(&anomaly_detection, enabled, __ATOMIC_ACQ_REL); }
+bool mt_is_anomaly_enabled(void) { return __atomic_load_n(&anomaly_detection, __ATOMIC_ACQUIRE); }
+
 /* ---------------------------------------------------------------- scope registry */
 /* One growing array of objects per thread; a scope is a mark into it. A
    slot is set to NULL when its object leaves early (kept or freed). */

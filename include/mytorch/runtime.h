@@ -30,6 +30,14 @@ bool mt_is_grad_enabled(void);
    that derivative computations do not differentiate themselves). */
 bool mt_set_forward_ad_enabled(bool enabled);
 bool mt_is_forward_ad_enabled(void);
+/* Anomaly detection (PyTorch's torch.autograd.set_detect_anomaly), off by
+   default, process-wide; returns the previous setting. When on, every op
+   that records onto the tape checks its outputs, and every backward step
+   its gradients, for NaN and infinity: the first one found fails that op (or
+   mt_backward) with a message naming the op. It costs a pass over every
+   output and a device-to-host copy per op: for debugging only. */
+bool mt_set_detect_anomaly(bool enabled);
+bool mt_is_anomaly_enabled(void);
 
 /* ---------------------------------------------------------------- device memory (the caching allocator) */
 /* Returns every cached block of device to its backend. */
