@@ -89,6 +89,21 @@ typedef struct mt_backend {
     void (*adam_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
                       void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
                       double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step);
+
+    /* ---- indexing along one dim (kernels/cpu/index.c, kernels/cuda/index.cu) ---- */
+    /* Over loop (operand 0 = out, 1 = index (int64), 2 = x, whose stride along the
+       gathered dim is 0): out[p] = x[p + index[p] * x_dim_stride]. An index value
+       outside [0, dim_size) gives 0 (the engine refuses such indices first). */
+    void (*gather)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
+                   int64_t x_dim_stride, int64_t dim_size);
+    /* Over loop, whose LAST dim is the scattered one (operand 0 = out, with stride 0
+       along it, 1 = index (int64), 2 = src): out[p + index[p] * out_dim_stride] += src[p];
+       index values outside [0, dim_size) add nothing. f32, f64, i32, i64. With
+       deterministic, each out element is summed in increasing order of the last
+       coordinate on every run (the CPU always does so); without, atomics may be used. */
+    void (*scatter_add)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
+                        int64_t out_dim_stride, int64_t dim_size, bool deterministic);
+    /* ---- end of indexing ---- */
 } mt_backend;
 
 /* The backend serving a device type, or NULL when it is not built in. */

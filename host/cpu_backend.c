@@ -46,4 +46,7 @@ const mt_backend mt_cpu_backend = {
     .nll_backward = mt_cpu_nll_backward,
     .sgd_step = mt_cpu_sgd_step,
     .adam_step = mt_cpu_adam_step,
+    /* indexing */
+    .gather = mt_cpu_gather,
+    .scatter_add = mt_cpu_scatter_add,
 };

@@ -174,6 +174,17 @@ static void cuda_synchronize(void)
 #else
 #define E_adam_step NULL
 #endif
+/* index.cu */
+#ifdef MT_CUDA_HAS_gather
+#define E_gather mt_cuda_gather
+#else
+#define E_gather NULL
+#endif
+#ifdef MT_CUDA_HAS_scatter_add
+#define E_scatter_add mt_cuda_scatter_add
+#else
+#define E_scatter_add NULL
+#endif
 
 const mt_backend mt_cuda_backend = {
     .name = "cuda",
@@ -202,6 +213,9 @@ const mt_backend mt_cuda_backend = {
     .nll_backward = E_nll_backward,
     .sgd_step = E_sgd_step,
     .adam_step = E_adam_step,
+    /* indexing */
+    .gather = E_gather,
+    .scatter_add = E_scatter_add,
 };
 
 #endif /* MYTORCH_HAVE_CUDA_TOOLKIT */

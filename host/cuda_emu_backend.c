@@ -74,6 +74,9 @@ const mt_backend mt_cuda_emu_backend = {
     .nll_backward = mt_cuda_emu_nll_backward,
     .sgd_step = mt_cuda_emu_sgd_step,
     .adam_step = mt_cuda_emu_adam_step,
+    /* indexing */
+    .gather = mt_cuda_emu_gather,
+    .scatter_add = mt_cuda_emu_scatter_add,
 };
 
 #endif

@@ -150,6 +150,9 @@ mt_module *mt_nn_silu(void);
 /* Swish with a learnable scalar beta (parameter "beta", initialised to beta0). */
 mt_module *mt_nn_swish(double beta0);
 mt_module *mt_nn_softplus(double beta, double threshold);
+/* nn.Embedding: parameter "weight" [num_embeddings, embedding_dim] ~ N(0, 1), the row padding_idx
+   zeroed and without gradient (padding_idx < 0: none); forward is mt_embedding (MT_I64 indices). */
+mt_module *mt_nn_embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx);
 mt_module *mt_nn_softmax(int dim);
 mt_module *mt_nn_log_softmax(int dim);
 /* Flattens dims start_dim..end_dim into one (PyTorch's nn.Flatten: (1, -1)

@@ -122,4 +122,25 @@ mt_tensor *mt_nll_loss(mt_tensor *logp, mt_tensor *target, mt_ce_opts opts);
 typedef struct mt_bce_opts { mt_reduction reduction; mt_tensor *weight; mt_tensor *pos_weight; } mt_bce_opts;
 mt_tensor *mt_bce_with_logits(mt_tensor *logits, mt_tensor *target, mt_bce_opts opts);
 
+/* ---------------------------------------------------------------- indexing (op_index.c; docs/ops-indexing.md) */
+/* Index tensors are MT_I64; an index outside its dim is an error naming the op, the value and the size.
+   Gradients that accumulate (index_add, scatter_add) are deterministic on the CPU, and on CUDA
+   under mt_set_deterministic(true). */
+/* torch.index_select: the entries index[j] (1-d, or 0-d) of dim; gradient index_add (repeats accumulate). */
+mt_tensor *mt_index_select(mt_tensor *x, int dim, mt_tensor *index);
+/* torch.gather: y[p] = x[p with coordinate dim := index[p]]; index has x's rank and no dim larger
+   than x's but dim; y has index's shape; gradient scatter_add. */
+mt_tensor *mt_gather(mt_tensor *x, int dim, mt_tensor *index);
+/* torch.scatter_add: y = x, then y[p with coordinate dim := index[p]] += src[p] for every p of index
+   (index no larger than src, nor than x but along dim); f32/f64/i32/i64; gradients g (x), gather (src). */
+mt_tensor *mt_scatter_add(mt_tensor *x, int dim, mt_tensor *index, mt_tensor *src);
+/* F.embedding: weight [V, D], indices of any shape -> indices.shape + [D]; the row padding_idx
+   gets no gradient (padding_idx < 0: none). */
+mt_tensor *mt_embedding(mt_tensor *weight, mt_tensor *indices, int64_t padding_idx);
+/* torch.masked_fill: value where mask (MT_BOOL, broadcast with x) is true, x elsewhere; no gradient there. */
+mt_tensor *mt_masked_fill(mt_tensor *x, mt_tensor *mask, double value);
+/* F.one_hot: indices (MT_I64) -> indices.shape + [num_classes] of 0/1 as MT_I64, no gradient;
+   num_classes < 0: the largest index + 1. */
+mt_tensor *mt_one_hot(mt_tensor *indices, int64_t num_classes);
+
 #endif

@@ -85,6 +85,12 @@ void MT_CUDA_FN(adam_step)(mt_dtype dtype, int64_t n, void *param, const void *g
                            void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
                            double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step);
 
+/* index.cu */
+void MT_CUDA_FN(gather)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
+                        int64_t x_dim_stride, int64_t dim_size);
+void MT_CUDA_FN(scatter_add)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
+                             int64_t out_dim_stride, int64_t dim_size, bool deterministic);
+
 #ifdef __cplusplus
 }
 #endif
