@@ -144,6 +144,23 @@ int64_t mt_shape_numel(int ndim, const int64_t *shape);
 mt_tensor *mt_alias_owned(const mt_tensor *t);
 /* Hands an owned tensor to the current scope (it stays owned when none is open). */
 mt_tensor *mt_adopt(mt_tensor *t);
+/* Takes t out of its scope now: whoever holds it (a module, a node, an
+   optimizer, a tensor's .grad) owns it from here on. Returns t. */
+mt_tensor *mt_unscope(mt_tensor *t);
+
+/* Composite ops (built from other ops) bracket their body so that ownership
+   follows the one rule of docs/ownership.md with or without a scope open:
+       mt_composite c = mt_composite_begin();
+       ... ops ...
+       return mt_composite_end(c, result);
+   With a scope open this does nothing (the scope owns every intermediate).
+   With none, the intermediates become the result's companions, freed with
+   it, so the graph through them stays valid as long as the result lives;
+   a NULL result (an error) frees them at once. */
+typedef struct mt_composite { int mark; bool opened; } mt_composite;
+mt_composite mt_composite_begin(void);
+mt_tensor *mt_composite_end(mt_composite c, mt_tensor *result);
+
 /* Frees tmp if it is a temporary distinct from original (for mt_contiguous results). */
 void mt_free_temp(mt_tensor *tmp, const mt_tensor *original);
 

@@ -31,11 +31,20 @@ static void storage_release(mt_storage *s)
 }
 
 /* ---------------------------------------------------------------- ownership */
+/* The intermediates a composite op made with no scope open: they belong to
+   its result and go with it (mt_composite_end). */
+struct mt_companions { int n, cap; mt_tensor **items; };
+
 static void tensor_destroy(mt_tensor *t)
 {
     if (t->grad_fn) mt_node_free(t->grad_fn);
     if (t->grad) tensor_destroy(t->grad);
     if (t->tangent) tensor_destroy(t->tangent);
+    if (t->companions) {   /* collected newest first: freed in that order, as a scope frees them */
+        for (int i = 0; i < t->companions->n; i++) tensor_destroy(t->companions->items[i]);
+        free(t->companions->items);
+        free(t->companions);
+    }
     storage_release(t->storage);
     free(t);
 }
@@ -59,6 +68,60 @@ static void release_scoped(void *object)
 }
 
 mt_scope mt_scope_begin(void) { return (mt_scope){ mt_runtime_scope_push() }; }
+
+/* ---------------------------------------------------------------- composite ops */
+mt_composite mt_composite_begin(void)
+{
+    if (mt_runtime_scope_depth() > 0) return (mt_composite){ 0, false };   /* the open scope takes everything */
+    return (mt_composite){ mt_runtime_scope_push(), true };
+}
+
+typedef struct companion_collector { mt_tensor *result; bool failed; } companion_collector;
+
+static void collect_companion(void *object, void *ctx)
+{
+    companion_collector *c = ctx;
+    mt_tensor *t = object, *r = c->result;
+    t->scope_slot = -1;
+    t->kept = false;
+    if (!r->companions && !(r->companions = calloc(1, sizeof *r->companions))) { c->failed = true; tensor_destroy(t); return; }
+    struct mt_companions *list = r->companions;
+    if (list->n == list->cap) {
+        int cap = list->cap ? 2 * list->cap : 8;
+        mt_tensor **grown = realloc(list->items, (size_t)cap * sizeof *grown);
+        if (!grown) { c->failed = true; tensor_destroy(t); return; }
+        list->items = grown;
+        list->cap = cap;
+    }
+    list->items[list->n++] = t;
+}
+
+mt_tensor *mt_composite_end(mt_composite c, mt_tensor *result)
+{
+    if (!c.opened) return result;
+    if (!result) { mt_runtime_scope_pop(c.mark, release_scoped); return NULL; }
+    mt_runtime_scope_forget(result->scope_slot);
+    result->scope_slot = -1;
+    companion_collector col = { result, false };
+    mt_runtime_scope_pop_each(c.mark, collect_companion, &col);
+    if (col.failed) {   /* some intermediates could not be kept: the graph through them is gone */
+        if (result->grad_fn) { mt_node_free(result->grad_fn); result->grad_fn = NULL; result->graph_freed = true; }
+        mt_set_error(MT_ERR_MEMORY, "out of memory keeping an op's intermediates with its result (no scope open)");
+        mt_free(result);
+        return NULL;
+    }
+    return result;
+}
+
+mt_tensor *mt_unscope(mt_tensor *t)
+{
+    if (t) {
+        mt_runtime_scope_forget(t->scope_slot);
+        t->scope_slot = -1;
+        t->kept = false;
+    }
+    return t;
+}
 
 void mt_scope_end(mt_scope scope) { mt_runtime_scope_pop(scope.mark, release_scoped); }
 

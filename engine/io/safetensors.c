@@ -801,15 +801,10 @@ static mt_status st_open(const char *path, FILE **f_out, st_header *h, st_entry 
     return MT_OK;
 }
 
-/* A new contiguous CPU tensor owned by the caller (never by an open scope). */
+/* A new contiguous CPU tensor held here until the whole file is read. */
 static mt_tensor *owned_cpu_tensor(mt_dtype dtype, int ndim, const int64_t *shape)
 {
-    mt_tensor *t = mt_new_tensor(mt_cpu(), dtype, ndim, shape);
-    if (t && t->scope_slot >= 0) {
-        mt_runtime_scope_forget(t->scope_slot);
-        t->scope_slot = -1;
-    }
-    return t;
+    return mt_unscope(mt_new_tensor(mt_cpu(), dtype, ndim, shape));
 }
 
 mt_status mt_safetensors_load(const char *path, mt_tensor_list *out)
@@ -860,10 +855,11 @@ mt_status mt_safetensors_load_with_metadata(const char *path, mt_tensor_list *ou
         }
     }
 
-    /* Success: hand the tensors and names over. */
+    /* Success: hand the tensors and names over; like every creator's, the
+       tensors go to the open scope (docs/ownership.md). */
     for (int i = 0; i < h.n; i++) {
         items[i].name = h.entries[i].name;
-        items[i].tensor = ts[i];
+        items[i].tensor = mt_adopt(ts[i]);
         h.entries[i].name = NULL;
         ts[i] = NULL;
     }

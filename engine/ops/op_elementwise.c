@@ -246,7 +246,7 @@ mt_tensor *mt_softplus(mt_tensor *x, double beta, double threshold)
 
 /* Swish with a learnable scalar beta: x * sigmoid(beta x), composed from ops
    so that beta's gradient and tangent follow from theirs. */
-mt_tensor *mt_swish(mt_tensor *x, mt_tensor *beta)
+static mt_tensor *swish_body(mt_tensor *x, mt_tensor *beta)
 {
     if (!mt_check_float("swish", x) || !mt_check_float("swish", beta)) return NULL;
     if (mt_numel(beta) != 1) {
@@ -254,6 +254,12 @@ mt_tensor *mt_swish(mt_tensor *x, mt_tensor *beta)
         return MT_FAIL(MT_ERR_SHAPE, "swish: beta must have one element, got shape %s", mt_shape_str(beta, s, sizeof s));
     }
     return mt_mul(x, mt_sigmoid(mt_mul(mt_reshape(beta, 0, NULL), x)));
+}
+
+mt_tensor *mt_swish(mt_tensor *x, mt_tensor *beta)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, swish_body(x, beta));
 }
 
 /* ---------------------------------------------------------------- where */

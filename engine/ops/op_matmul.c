@@ -79,7 +79,7 @@ static mt_tensor *bmm(mt_tensor *a, mt_tensor *b)
     return mt_node_commit(mt_node_new(&bmm_op, out, 2, ins), out);
 }
 
-mt_tensor *mt_matmul(mt_tensor *a, mt_tensor *b)
+static mt_tensor *matmul_body(mt_tensor *a, mt_tensor *b)
 {
     if (!mt_check_float("matmul", a) || !mt_check_float("matmul", b)) return NULL;
     if (!mt_check_same_dtype("matmul", a, b) || !mt_check_same_device("matmul", a, b)) return NULL;
@@ -132,6 +132,12 @@ mt_tensor *mt_matmul(mt_tensor *a, mt_tensor *b)
     return mt_reshape(c3, od, oshape);
 }
 
+mt_tensor *mt_matmul(mt_tensor *a, mt_tensor *b)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, matmul_body(a, b));
+}
+
 /* ---------------------------------------------------------------- linear */
 /* inputs: x2 [M, in], weight [out, in], bias [out] or absent */
 static mt_status linear_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
@@ -163,7 +169,7 @@ static mt_tensor *linear_jvp(mt_node *node, mt_tensor *const *t)
 
 static const mt_op_def linear_op = { "linear", linear_vjp, linear_jvp };
 
-mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
+static mt_tensor *linear_body(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
 {
     if (!mt_check_float("linear", x) || !mt_check_float("linear", weight)) return NULL;
     if (bias && !mt_check_float("linear", bias)) return NULL;
@@ -209,4 +215,10 @@ mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
     memcpy(oshape, x->shape, sizeof oshape);
     oshape[x->ndim - 1] = out_f;
     return mt_reshape(y, x->ndim, oshape);
+}
+
+mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, linear_body(x, weight, bias));
 }

@@ -92,8 +92,8 @@ static bool channel_vector(const char *what, const mt_tensor *v, int64_t c, cons
     return mt_check_same_dtype("batch_norm", x, v) && mt_check_same_device("batch_norm", x, v);
 }
 
-mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *running_var,
-                         mt_tensor *weight, mt_tensor *bias, bool training, double momentum, double eps)
+static mt_tensor *batch_norm_body(mt_tensor *x, mt_tensor *running_mean, mt_tensor *running_var,
+                                  mt_tensor *weight, mt_tensor *bias, bool training, double momentum, double eps)
 {
     if (!mt_check_float("batch_norm", x)) return NULL;
     char s[128];
@@ -140,4 +140,11 @@ mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *runni
         mt_free(invstd);
     }
     return mt_node_commit(node, y);
+}
+
+mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *running_var,
+                         mt_tensor *weight, mt_tensor *bias, bool training, double momentum, double eps)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates, and those of a failure: docs/ownership.md */
+    return mt_composite_end(c, batch_norm_body(x, running_mean, running_var, weight, bias, training, momentum, eps));
 }

@@ -463,7 +463,7 @@ mt_tensor *mt_concat(int n, mt_tensor *const *ts, int dim)
     return mt_node_commit(node, y);
 }
 
-mt_tensor *mt_stack(int n, mt_tensor *const *ts, int dim)
+static mt_tensor *stack_body(int n, mt_tensor *const *ts, int dim)
 {
     if (n <= 0 || !ts) return MT_FAIL(MT_ERR_ARGUMENT, "stack: no tensors given");
     mt_tensor **parts = malloc((size_t)n * sizeof *parts);
@@ -474,6 +474,12 @@ mt_tensor *mt_stack(int n, mt_tensor *const *ts, int dim)
     if (i == n) r = mt_concat(n, parts, dim);
     free(parts);
     return r;
+}
+
+mt_tensor *mt_stack(int n, mt_tensor *const *ts, int dim)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, stack_body(n, ts, dim));
 }
 
 int mt_split(mt_tensor *x, int64_t split_size, int dim, mt_tensor **out, int max_out)

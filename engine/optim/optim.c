@@ -72,15 +72,7 @@ struct mt_optimizer {
 
 /* ---------------------------------------------------------------- helpers */
 /* t leaves its scope: the optimizer owns it. */
-static mt_tensor *owned(mt_tensor *t)
-{
-    if (t) {
-        mt_runtime_scope_forget(t->scope_slot);
-        t->scope_slot = -1;
-        t->kept = false;
-    }
-    return t;
-}
+static mt_tensor *owned(mt_tensor *t) { return mt_unscope(t); }
 
 /* A 0-d i64 counter on the CPU, read and written on the host. */
 static mt_tensor *new_counter(int64_t value)

@@ -14,8 +14,10 @@
    or n_meta key/value string pairs stored under "__metadata__". */
 mt_status mt_safetensors_save(const char *path, mt_tensor_list tensors,
                               int n_meta, const char *const *meta_keys, const char *const *meta_values);
-/* Reads every tensor of path into new owned tensors on the CPU; the caller
-   frees each tensor and the list. On error nothing is allocated. */
+/* Reads every tensor of path into new tensors on the CPU. Like every
+   creator's, they belong to the open scope, or to the caller when none is
+   open (docs/ownership.md); the caller frees the list (mt_tensor_list_free).
+   On error nothing is allocated. */
 mt_status mt_safetensors_load(const char *path, mt_tensor_list *out);
 
 /* The "__metadata__" of a file: n key/value pairs in file order. */
