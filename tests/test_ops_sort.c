@@ -369,3 +369,24 @@ Test(ops_argmax, ties_take_first_index_everywhere, .init = mt_test_setup, .fini 
     cr_assert(strstr(mt_last_error(), "argmax") && strstr(mt_last_error(), "empty"), "%s", mt_last_error());
     cr_assert_eq(mt_item(mt_argmax_all(mt_scalar(MT_F32, 3))), 0);
 }
+
+/* Rows are sorted independently, one per thread: 1 and 2 threads give the same values and indices. */
+Test(ops_sort, cpu_independent_of_thread_count, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_generator gen = mt_generator_new(3);
+    mt_tensor *x = mt_randint(&gen, MT_I64, MT_SHAPE(64, 1000), 0, 50);   /* ties; above the parallel grain */
+    x = mt_to_dtype(x, MT_F32);
+    int prev = mt_get_num_threads();
+    int64_t *ia = malloc(sizeof(int64_t) * 64000), *ib = malloc(sizeof(int64_t) * 64000);
+    mt_tensor *v, *i;
+    mt_set_num_threads(1);
+    cr_assert_eq(mt_sort(x, 1, true, &v, &i), MT_OK, "%s", mt_last_error());
+    mt_to_data(i, MT_I64, ia);
+    mt_set_num_threads(2);
+    cr_assert_eq(mt_sort(x, 1, true, &v, &i), MT_OK, "%s", mt_last_error());
+    mt_to_data(i, MT_I64, ib);
+    mt_set_num_threads(prev);
+    cr_assert(memcmp(ia, ib, sizeof(int64_t) * 64000) == 0, "indices differ between 1 and 2 threads");
+    free(ia);
+    free(ib);
+}
