@@ -2,8 +2,9 @@
  * test_ops_sort.c - mt_sort, mt_topk, and argmax/argmin along a dim and over
  * all dims.
  *
- * Harness cases (values: forward, vjp against finite differences, jvp, cuda-emu;
- * indices: forward and cuda-emu, no gradient) along the first, a middle and
+ * Harness cases with both outputs (values and indices: forward against a naive
+ * stable sort, vjp against finite differences, jvp, cuda-emu; the indices take
+ * no gradient) along the first, a middle and
  * the last dim, ascending and descending, odd lengths, rows longer than the
  * CUDA kernel's shared-memory limit (its global-memory path). Random inputs
  * have no ties; plain tests check ties and NaN against a naive stable sort on
@@ -52,9 +53,9 @@ typedef struct sort_params {
     int dim;
     bool descending;    /* for topk: largest */
     int64_t k;          /* -1: sort */
-    bool indices;       /* the case checks the indices instead of the values */
 } sort_params;
 
+/* out[0] = the values, out[1] = the indices */
 static void ref_sort(const mt_op_case *c, const ref_tensor *in, ref_tensor *out)
 {
     const sort_params *p = c->params;
@@ -66,52 +67,44 @@ static void ref_sort(const mt_op_case *c, const ref_tensor *in, ref_tensor *out)
     int64_t shape[MT_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     if (x->ndim) shape[dim] = k;
-    ref_alloc(out, x->ndim, shape);
+    ref_alloc(&out[0], x->ndim, shape);
+    ref_alloc(&out[1], x->ndim, shape);
     int64_t *pos = malloc(sizeof(int64_t) * (size_t)(k ? k : 1));
     double *vals = malloc(sizeof(double) * (size_t)(k ? k : 1));
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             ref_sort_column(x->data + o * n * inner + i, n, inner, p->descending, k, vals, pos, 1);
-            for (int64_t j = 0; j < k; j++)
-                out->data[(o * k + j) * inner + i] = p->indices ? (double)pos[j] : vals[j];
+            for (int64_t j = 0; j < k; j++) {
+                out[0].data[(o * k + j) * inner + i] = vals[j];
+                out[1].data[(o * k + j) * inner + i] = (double)pos[j];
+            }
         }
     free(pos);
     free(vals);
 }
 
-static mt_tensor *run_sort(const mt_op_case *c, mt_tensor *const *in)
+static mt_status run_sort(const mt_op_case *c, mt_tensor *const *in, mt_tensor **out)
 {
     const sort_params *p = c->params;
-    mt_tensor *values = NULL, *indices = NULL;
-    mt_status st = p->k < 0 ? mt_sort(in[0], p->dim, p->descending, &values, &indices)
-                            : mt_topk(in[0], p->k, p->dim, p->descending, true, &values, &indices);
-    if (st != MT_OK) return NULL;
-    return p->indices ? indices : values;
+    return p->k < 0 ? mt_sort(in[0], p->dim, p->descending, &out[0], &out[1])
+                    : mt_topk(in[0], p->k, p->dim, p->descending, true, &out[0], &out[1]);
 }
 
 #define SORT_CASE(SUITE, NAME, DIM, DESC, K, SPEC)                                         \
     Test(SUITE, NAME, .init = mt_test_setup, .fini = mt_test_teardown) {                  \
-        static const sort_params pv = { DIM, DESC, K, false }, pi = { DIM, DESC, K, true }; \
-        mt_op_case c = { .name = #NAME "_values", .n_inputs = 1, .inputs = { SPEC },      \
-                         .run = run_sort, .reference = ref_sort, .params = &pv };         \
+        static const sort_params p = { DIM, DESC, K };                                     \
+        mt_op_case c = { .name = #NAME, .n_inputs = 1, .inputs = { SPEC }, .n_outputs = 2, \
+                         .run_n = run_sort, .reference = ref_sort, .params = &p };         \
         mt_check_op(&c);                                                                   \
-        mt_op_case ci = { .name = #NAME "_indices", .n_inputs = 1, .inputs = { SPEC },    \
-                          .run = run_sort, .reference = ref_sort, .params = &pi,          \
-                          .no_grad_check = true };                                         \
-        mt_check_op(&ci);                                                                  \
     }
-/* Indices only (no finite differences: long rows). */
-#define SORT_INDICES_CASE(SUITE, NAME, DIM, DESC, K, SPEC)                                 \
+/* Forward and cuda-emu only (no finite differences: long rows). */
+#define SORT_FORWARD_CASE(SUITE, NAME, DIM, DESC, K, SPEC)                                 \
     Test(SUITE, NAME, .init = mt_test_setup, .fini = mt_test_teardown) {                  \
-        static const sort_params pv = { DIM, DESC, K, false }, pi = { DIM, DESC, K, true }; \
-        mt_op_case c = { .name = #NAME "_values", .n_inputs = 1, .inputs = { SPEC },      \
-                         .run = run_sort, .reference = ref_sort, .params = &pv,           \
+        static const sort_params p = { DIM, DESC, K };                                     \
+        mt_op_case c = { .name = #NAME, .n_inputs = 1, .inputs = { SPEC }, .n_outputs = 2, \
+                         .run_n = run_sort, .reference = ref_sort, .params = &p,           \
                          .no_grad_check = true };                                          \
         mt_check_op(&c);                                                                   \
-        mt_op_case ci = { .name = #NAME "_indices", .n_inputs = 1, .inputs = { SPEC },    \
-                          .run = run_sort, .reference = ref_sort, .params = &pi,          \
-                          .no_grad_check = true };                                         \
-        mt_check_op(&ci);                                                                  \
     }
 
 SORT_CASE(ops_sort, first_dim, 0, false, -1, MT_SPEC(-2, 2, 5, 3, 2))
@@ -124,13 +117,13 @@ SORT_CASE(ops_sort, zero_d, 0, false, -1, MT_SPEC0(-2, 2))
    1e-6 of each other, and the default finite-difference step would swap them. */
 Test(ops_sort, long_row_global_path, .init = mt_test_setup, .fini = mt_test_teardown)
 {
-    static const sort_params pv = { 0, false, -1, false };
-    mt_op_case c = { .name = "long_row_global_path", .n_inputs = 1, .inputs = { MT_SPEC(-2, 2, 2100) },
-                     .run = run_sort, .reference = ref_sort, .params = &pv, .fd_step = 1e-9, .grad_tol = 1e-5 };
+    static const sort_params p = { 0, false, -1 };
+    mt_op_case c = { .name = "long_row_global_path", .n_inputs = 1, .inputs = { MT_SPEC(-2, 2, 2100) }, .n_outputs = 2,
+                     .run_n = run_sort, .reference = ref_sort, .params = &p, .fd_step = 1e-9, .grad_tol = 1e-5 };
     mt_check_op(&c);
 }
-SORT_INDICES_CASE(ops_sort, long_rows_global_path_descending, 1, true, -1, MT_SPEC(-2, 2, 3, 2500))
-SORT_INDICES_CASE(ops_sort, rows_at_shared_limit, -1, false, -1, MT_SPEC(-2, 2, 2, 2048))
+SORT_FORWARD_CASE(ops_sort, long_rows_global_path_descending, 1, true, -1, MT_SPEC(-2, 2, 3, 2500))
+SORT_FORWARD_CASE(ops_sort, rows_at_shared_limit, -1, false, -1, MT_SPEC(-2, 2, 2, 2048))
 
 SORT_CASE(ops_topk, largest_last_dim, -1, true, 3, MT_SPEC(-2, 2, 4, 9))
 SORT_CASE(ops_topk, smallest_first_dim, 0, false, 2, MT_SPEC(-2, 2, 5, 3, 2))

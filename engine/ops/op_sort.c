@@ -15,10 +15,8 @@
  * descending). topk returns its k values in that order too, sorted or not
  * (PyTorch's sorted=False leaves the order unspecified).
  *
- * Two outputs: until the tape has nodes with several outputs, values is the
- * output of the node (differentiable) and indices a plain MT_I64 tensor
- * computed by the same kernel; the node keeps an alias of the indices for
- * its vjp and jvp.
+ * Two outputs, one node (mt_node_new_n): values take the gradient, indices
+ * (MT_I64) none; the node keeps an alias of the indices for its vjp and jvp.
  *
  * The kernel sorts contiguous rows: dim is moved last (a transposed copy)
  * and the results moved back. The derivatives go through take_along /
@@ -75,23 +73,25 @@ static mt_tensor *put_along(const char *op, mt_tensor *src, const mt_tensor *ind
 }
 
 /* ---------------------------------------------------------------- sort and topk */
-/* ints[0] = dim; saved[0] = the indices (the output's shape, contiguous) */
-static mt_status select_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
+/* outputs (values, indices); ints[0] = dim; saved[0] = the indices (the outputs' shape, contiguous) */
+static mt_status select_vjp(mt_node *node, mt_tensor *const *g, mt_tensor **grads)
 {
-    grads[0] = put_along(node->op->name, g, node->saved[0], node->inputs[0], (int)node->ints[0]);
+    if (!g[0]) return MT_OK;   /* only the values take a gradient */
+    grads[0] = put_along(node->op->name, g[0], node->saved[0], node->inputs[0], (int)node->ints[0]);
     return grads[0] ? MT_OK : mt_last_status();
 }
 
-static mt_tensor *select_jvp(mt_node *node, mt_tensor *const *t)
+static mt_status select_jvp(mt_node *node, mt_tensor *const *t, mt_tensor **out_tangents)
 {
-    return take_along(node->op->name, t[0], node->saved[0], (int)node->ints[0]);
+    out_tangents[0] = take_along(node->op->name, t[0], node->saved[0], (int)node->ints[0]);
+    return out_tangents[0] ? MT_OK : mt_last_status();
 }
 
-static const mt_op_def sort_op = { "sort", select_vjp, select_jvp };
-static const mt_op_def topk_op = { "topk", select_vjp, select_jvp };
+static const mt_op_def_n sort_op = { { "sort", NULL, NULL }, select_vjp, select_jvp };
+static const mt_op_def_n topk_op = { { "topk", NULL, NULL }, select_vjp, select_jvp };
 
 /* values and indices of x sorted along d (the first k when k >= 0), contiguous, without autograd */
-static bool sort_raw(const mt_op_def *op, mt_tensor *x, int d, bool descending, int64_t k, mt_tensor **values,
+static bool sort_raw(const char *op, mt_tensor *x, int d, bool descending, int64_t k, mt_tensor **values,
                      mt_tensor **indices)
 {
     *values = *indices = NULL;
@@ -105,7 +105,7 @@ static bool sort_raw(const mt_op_def *op, mt_tensor *x, int d, bool descending, 
     int64_t n = x->ndim ? x->shape[d] : 1;
     bool ok = ix != NULL;
     if (ok && n > 0 && mt_numel(x) > 0)
-        ok = mt_kernel_ok(op->name, "sort_rows", x,
+        ok = mt_kernel_ok(op, "sort_rows", x,
                           mt_backend_of(x)->sort_rows(x->dtype, mt_numel(x) / n, n, descending, mt_ptr(xc), mt_ptr(v),
                                                       mt_ptr(ix)));
     if (ok && k >= 0 && x->ndim > 0) {
@@ -132,7 +132,7 @@ static bool sort_raw(const mt_op_def *op, mt_tensor *x, int d, bool descending, 
         mt_free(*values);
         mt_free(*indices);
         *values = *indices = NULL;
-        mt_set_error(MT_ERR_MEMORY, "%s: out of memory", op->name);
+        mt_set_error(MT_ERR_MEMORY, "%s: out of memory", op);
         return false;
     }
     if (ok) {
@@ -142,41 +142,41 @@ static bool sort_raw(const mt_op_def *op, mt_tensor *x, int d, bool descending, 
     return ok;
 }
 
-static mt_status select_impl(const mt_op_def *op, mt_tensor *x, int64_t k, int dim, bool descending,
+static mt_status select_impl(const mt_op_def_n *op, mt_tensor *x, int64_t k, int dim, bool descending,
                              mt_tensor **values, mt_tensor **indices)
 {
+    const char *name = op->base.name;
     if (values) *values = NULL;
     if (indices) *indices = NULL;
-    if (!values && !indices) return mt_set_error(MT_ERR_ARGUMENT, "%s: values and indices are both NULL", op->name);
-    if (!mt_check_input(op->name, x)) return mt_last_status();
-    int d = mt_wrap_dim(op->name, dim, x->ndim);
+    if (!values && !indices) return mt_set_error(MT_ERR_ARGUMENT, "%s: values and indices are both NULL", name);
+    if (!mt_check_input(name, x)) return mt_last_status();
+    int d = mt_wrap_dim(name, dim, x->ndim);
     if (d < 0) return mt_last_status();
     int64_t n = x->ndim ? x->shape[d] : 1;
-    if (k == 0 && x->ndim == 0) return mt_set_error(MT_ERR_ARGUMENT, "%s: k = 0 on a 0-d tensor", op->name);
+    if (k == 0 && x->ndim == 0) return mt_set_error(MT_ERR_ARGUMENT, "%s: k = 0 on a 0-d tensor", name);
     if (k > n) {
         char s[128];
         return mt_set_error(MT_ERR_ARGUMENT, "%s: k = %" PRId64 " is larger than dim %d of shape %s (size %" PRId64 ")",
-                            op->name, k, dim, mt_shape_str(x, s, sizeof s), n);
+                            name, k, dim, mt_shape_str(x, s, sizeof s), n);
     }
-    mt_tensor *v, *ix;
-    if (!sort_raw(op, x, d, descending, k, &v, &ix)) return mt_last_status();
-    if (mt_dtype_is_float(x->dtype)) {
-        mt_node *node = mt_node_new(op, v, 1, &x);
-        if (node) {
-            node->ints[0] = d;
-            mt_node_save(node, 0, mt_alias_owned(ix));
-            if (!node->saved[0]) {
-                mt_node_free(node);
-                mt_free(v);
-                mt_free(ix);
-                return mt_set_error(MT_ERR_MEMORY, "%s: out of memory", op->name);
-            }
+    mt_tensor *outs[2];
+    if (!sort_raw(name, x, d, descending, k, &outs[0], &outs[1])) return mt_last_status();
+    mt_node *node = mt_dtype_is_float(x->dtype) ? mt_node_new_n(op, 1, &x) : NULL;
+    if (node) {
+        node->ints[0] = d;
+        if (!mt_node_save(node, 0, mt_alias_owned(outs[1]))) {
+            mt_node_free(node);
+            mt_free(outs[0]);
+            mt_free(outs[1]);
+            return mt_set_error(MT_ERR_MEMORY, "%s: out of memory recording the tape", name);
         }
-        v = mt_node_commit(node, v);
-        if (!v) { mt_free(ix); return mt_last_status(); }
     }
-    if (values) *values = v; else mt_free(v);
-    if (indices) *indices = ix; else mt_free(ix);
+    mt_status st = mt_node_commit_n(node, 2, outs);
+    if (st != MT_OK) return st;
+    if (values) *values = outs[0];
+    else mt_free(outs[0]);
+    if (indices) *indices = outs[1];
+    else mt_free(outs[1]);
     return MT_OK;
 }
 

@@ -89,8 +89,9 @@ mt_tensor *mt_sum_to(mt_tensor *x, int ndim, const int64_t *shape);
 /* torch.cumsum(x, dim): running sums along dim; integers and bools sum in MT_I64. */
 mt_tensor *mt_cumsum(mt_tensor *x, int dim);
 /* torch.sort(x, dim, descending, stable=True): *values (differentiable) and
-   *indices (MT_I64, no gradient); ties keep their order, NaN sorts greatest.
-   Either pointer may be NULL when that output is not wanted. */
+   *indices (MT_I64, no gradient), one node with two outputs; ties keep their
+   order, NaN sorts greatest. Either pointer may be NULL when that output is
+   not wanted; on error both are set to NULL. */
 mt_status mt_sort(mt_tensor *x, int dim, bool descending, mt_tensor **values, mt_tensor **indices);
 /* torch.topk(x, k, dim, largest, sorted): the k largest (or smallest) along dim, in sorted order. */
 mt_status mt_topk(mt_tensor *x, int64_t k, int dim, bool largest, bool sorted, mt_tensor **values, mt_tensor **indices);
