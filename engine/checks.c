@@ -140,3 +140,22 @@ mt_status mt_add_inplace(mt_tensor *dst, const mt_tensor *src)
     mt_free_temp(s, src);
     return MT_OK;
 }
+
+bool mt_kernel_ok(const char *op, const char *entry, const mt_tensor *t, mt_status st)
+{
+    if (st == MT_OK) return true;
+    if (mt_device_error_check() != MT_OK) {   /* a failed launch: the device's own message */
+        char device_msg[512];
+        snprintf(device_msg, sizeof device_msg, "%s", mt_last_error());
+        mt_set_error(MT_ERR_DEVICE, "%s: kernel '%s' on %s failed: %s", op, entry, mt_device_name(mt_device_of(t)),
+                     device_msg);
+        return false;
+    }
+    char s[128];
+    const char *why = st == MT_ERR_MEMORY ? "no scratch memory"
+                      : st == MT_ERR_DTYPE ? "no kernel for this dtype"
+                      : st == MT_ERR_ARGUMENT ? "sizes too large for the kernel" : "failed";
+    mt_set_error(st, "%s: kernel '%s' on %s: %s (%s of shape %s)", op, entry, mt_device_name(mt_device_of(t)), why,
+                 mt_dtype_name(t->dtype), mt_shape_str(t, s, sizeof s));
+    return false;
+}

@@ -184,4 +184,13 @@ mt_tensor *mt_reduce_raw(const char *op, mt_reduce_kind kind, mt_tensor *x, int 
 /* dst += src (src broadcast to dst), no tape. */
 mt_status mt_add_inplace(mt_tensor *dst, const mt_tensor *src);
 
+/* ---------------------------------------------------------------- kernels that return a status */
+/* The scan and sort entries of the backend (cumsum, sort_rows, take_along,
+   put_along) return an mt_status. mt_kernel_ok(op, entry, t, st) is true when
+   st is MT_OK; otherwise it records the op's error naming the kernel, t's
+   device, dtype and shape (a pending device error's message when there is
+   one) and returns false:
+       if (!mt_kernel_ok("cumsum", "cumsum", x, be->cumsum(...))) { ... return NULL; } */
+bool mt_kernel_ok(const char *op, const char *entry, const mt_tensor *t, mt_status st);
+
 #endif

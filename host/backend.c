@@ -40,6 +40,7 @@ static const struct { const char *name, *family; size_t offset; } backend_entrie
     ENTRY(batch_norm_forward, "norm.cu"), ENTRY(batch_norm_backward, "norm.cu"),
     ENTRY(nll_forward, "loss.cu"), ENTRY(nll_backward, "loss.cu"),
     ENTRY(sgd_step, "optim.cu"), ENTRY(adam_step, "optim.cu"),
+    ENTRY(cumsum, "scan.cu"), ENTRY(sort_rows, "sort.cu"), ENTRY(take_along, "sort.cu"), ENTRY(put_along, "sort.cu"),
 };
 #undef ENTRY
 /* Every entry of mt_backend is listed above (each is one function pointer). */

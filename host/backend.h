@@ -89,6 +89,24 @@ typedef struct mt_backend {
     void (*adam_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
                       void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
                       double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step);
+
+    /* ---- scan and sort (kernels/{cpu,cuda}/scan, sort): these return a status:
+       MT_OK, MT_ERR_DTYPE / MT_ERR_ARGUMENT for what the kernel cannot take,
+       MT_ERR_MEMORY without scratch memory, MT_ERR_DEVICE for a failed launch ---- */
+    /* Cumulative sum over the middle axis of contiguous [outer, n, inner] (f32, f64, i64):
+       y[o, j, i] = sum_{j' <= j} x[o, j', i], or sum_{j' >= j} when reverse. */
+    mt_status (*cumsum)(mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, bool reverse, const void *x, void *y);
+    /* Sorts each contiguous row of n (stable; NaN greatest): values, and indices[r, j] =
+       the position in row r of values[r, j]. Every dtype. */
+    mt_status (*sort_rows)(mt_dtype dtype, int64_t rows, int64_t n, bool descending, const void *x, void *values,
+                           int64_t *indices);
+    /* [outer, n, inner] x, [outer, k, inner] index (f32, f64):
+       take_along out[o, j, i] = x[o, index[o, j, i], i];
+       put_along out[o, index[o, j, i], i] = src[o, j, i] (distinct indices per column; out is not cleared). */
+    mt_status (*take_along)(mt_dtype dtype, int64_t outer, int64_t n, int64_t k, int64_t inner, const void *x,
+                            const int64_t *index, void *out);
+    mt_status (*put_along)(mt_dtype dtype, int64_t outer, int64_t n, int64_t k, int64_t inner, const void *src,
+                           const int64_t *index, void *out);
 } mt_backend;
 
 /* The backend serving a device type, or NULL when it is not built in. */

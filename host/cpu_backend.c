@@ -46,4 +46,9 @@ const mt_backend mt_cpu_backend = {
     .nll_backward = mt_cpu_nll_backward,
     .sgd_step = mt_cpu_sgd_step,
     .adam_step = mt_cpu_adam_step,
+    /* scan, sort */
+    .cumsum = mt_cpu_cumsum,
+    .sort_rows = mt_cpu_sort_rows,
+    .take_along = mt_cpu_take_along,
+    .put_along = mt_cpu_put_along,
 };

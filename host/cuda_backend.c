@@ -175,6 +175,28 @@ static void cuda_synchronize(void)
 #define E_adam_step NULL
 #endif
 
+/* scan.cu, sort.cu */
+#ifdef MT_CUDA_HAS_cumsum
+#define E_cumsum mt_cuda_cumsum
+#else
+#define E_cumsum NULL
+#endif
+#ifdef MT_CUDA_HAS_sort_rows
+#define E_sort_rows mt_cuda_sort_rows
+#else
+#define E_sort_rows NULL
+#endif
+#ifdef MT_CUDA_HAS_take_along
+#define E_take_along mt_cuda_take_along
+#else
+#define E_take_along NULL
+#endif
+#ifdef MT_CUDA_HAS_put_along
+#define E_put_along mt_cuda_put_along
+#else
+#define E_put_along NULL
+#endif
+
 const mt_backend mt_cuda_backend = {
     .name = "cuda",
     .alloc = cuda_alloc,
@@ -202,6 +224,11 @@ const mt_backend mt_cuda_backend = {
     .nll_backward = E_nll_backward,
     .sgd_step = E_sgd_step,
     .adam_step = E_adam_step,
+    /* scan.cu, sort.cu */
+    .cumsum = E_cumsum,
+    .sort_rows = E_sort_rows,
+    .take_along = E_take_along,
+    .put_along = E_put_along,
 };
 
 #endif /* MYTORCH_HAVE_CUDA_TOOLKIT */

@@ -74,6 +74,11 @@ const mt_backend mt_cuda_emu_backend = {
     .nll_backward = mt_cuda_emu_nll_backward,
     .sgd_step = mt_cuda_emu_sgd_step,
     .adam_step = mt_cuda_emu_adam_step,
+    /* scan.cu, sort.cu */
+    .cumsum = mt_cuda_emu_cumsum,
+    .sort_rows = mt_cuda_emu_sort_rows,
+    .take_along = mt_cuda_emu_take_along,
+    .put_along = mt_cuda_emu_put_along,
 };
 
 #endif

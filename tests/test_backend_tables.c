@@ -21,7 +21,8 @@
     X(copy) X(fill) X(arange) X(unary) X(unary_backward) X(binary) X(where)         \
     X(reduce) X(softmax) X(softmax_backward) X(gemm) X(gemm_batched) X(random)      \
     X(batch_norm_forward) X(batch_norm_backward) X(nll_forward) X(nll_backward)     \
-    X(sgd_step) X(adam_step)
+    X(sgd_step) X(adam_step)                                                        \
+    X(cumsum) X(sort_rows) X(take_along) X(put_along)
 
 #define COUNT_ONE(field) +1
 enum { N_ENTRIES = 0 BACKEND_ENTRIES(COUNT_ONE) };

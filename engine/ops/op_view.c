@@ -428,7 +428,11 @@ static const mt_op_def concat_op = { "concat", concat_vjp, concat_jvp };
 mt_tensor *mt_concat(int n, mt_tensor *const *ts, int dim)
 {
     if (n <= 0 || !ts) return MT_FAIL(MT_ERR_ARGUMENT, "concat: no tensors given");
-    for (int i = 0; i < n; i++) if (!mt_check_input("concat", ts[i])) return NULL;
+    for (int i = 0; i < n; i++) {
+        if (!mt_check_input("concat", ts[i])) return NULL;
+        if (ts[i]->ndim == 0)   /* as in PyTorch: there is no dim to join along */
+            return MT_FAIL(MT_ERR_SHAPE, "concat: tensor %d is 0-d and cannot be concatenated (mt_stack joins 0-d tensors)", i);
+    }
     const mt_tensor *first = ts[0];
     int d = mt_wrap_dim("concat", dim, first->ndim);
     if (d < 0) return NULL;

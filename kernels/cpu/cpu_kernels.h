@@ -68,4 +68,15 @@ void mt_cpu_adam_step(mt_dtype dtype, int64_t n, void *param, const void *grad, 
                       void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
                       double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step);
 
+/* ---- scan, sort (scan.c, sort.c): these entries return a status (MT_OK;
+   MT_ERR_DTYPE for a dtype they have no code for; MT_ERR_MEMORY when their
+   scratch memory could not be had) ---- */
+mt_status mt_cpu_cumsum(mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, bool reverse, const void *x, void *y);
+mt_status mt_cpu_sort_rows(mt_dtype dtype, int64_t rows, int64_t n, bool descending, const void *x, void *values,
+                           int64_t *indices);
+mt_status mt_cpu_take_along(mt_dtype dtype, int64_t outer, int64_t n, int64_t k, int64_t inner, const void *x,
+                            const int64_t *index, void *out);
+mt_status mt_cpu_put_along(mt_dtype dtype, int64_t outer, int64_t n, int64_t k, int64_t inner, const void *src,
+                           const int64_t *index, void *out);
+
 #endif

@@ -85,6 +85,19 @@ void MT_CUDA_FN(adam_step)(mt_dtype dtype, int64_t n, void *param, const void *g
                            void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
                            double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step);
 
+/* ---- scan.cu, sort.cu: these wrappers return a status (MT_OK; MT_ERR_DTYPE,
+   MT_ERR_ARGUMENT for what they cannot take; MT_ERR_MEMORY without scratch
+   memory; MT_ERR_DEVICE for a failed launch, also recorded through
+   mt_device_record_error) ---- */
+mt_status MT_CUDA_FN(cumsum)(mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, bool reverse, const void *x,
+                             void *y);
+mt_status MT_CUDA_FN(sort_rows)(mt_dtype dtype, int64_t rows, int64_t n, bool descending, const void *x,
+                                void *values, int64_t *indices);
+mt_status MT_CUDA_FN(take_along)(mt_dtype dtype, int64_t outer, int64_t n, int64_t k, int64_t inner, const void *x,
+                                 const int64_t *index, void *out);
+mt_status MT_CUDA_FN(put_along)(mt_dtype dtype, int64_t outer, int64_t n, int64_t k, int64_t inner, const void *src,
+                                const int64_t *index, void *out);
+
 #ifdef __cplusplus
 }
 #endif
