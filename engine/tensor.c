@@ -277,6 +277,16 @@ const char *mt_device_name(mt_device device)
 mt_device mt_device_of(const mt_tensor *t) { return t->storage->device; }
 
 /* ---------------------------------------------------------------- creation */
+/* t (contiguous) filled with value, or NULL (t freed) when the kernel failed; NULL stays NULL. */
+static mt_tensor *filled(const char *op, mt_tensor *t, double value)
+{
+    if (t && mt_run_kernel(op, t, fill, t->dtype, mt_numel(t), mt_ptr(t), value) != MT_OK) {
+        mt_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 mt_tensor *mt_empty_on(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape)
 {
     return mt_new_tensor(device, dtype, ndim, shape);
@@ -290,8 +300,7 @@ mt_tensor *mt_empty(mt_dtype dtype, int ndim, const int64_t *shape)
 mt_tensor *mt_full(mt_dtype dtype, int ndim, const int64_t *shape, double value)
 {
     mt_tensor *t = mt_empty(dtype, ndim, shape);
-    if (t) mt_backend_of(t)->fill(dtype, mt_numel(t), mt_ptr(t), value);
-    return t;
+    return filled("full", t, value);
 }
 
 mt_tensor *mt_zeros(mt_dtype dtype, int ndim, const int64_t *shape) { return mt_full(dtype, ndim, shape, 0); }
@@ -302,8 +311,7 @@ static mt_tensor *like(const mt_tensor *t, bool fill, double value)
 {
     if (!t) return NULL;
     mt_tensor *r = mt_new_tensor(mt_device_of(t), t->dtype, t->ndim, t->shape);
-    if (r && fill) mt_backend_of(r)->fill(r->dtype, mt_numel(r), mt_ptr(r), value);
-    return r;
+    return fill ? filled("full_like", r, value) : r;
 }
 mt_tensor *mt_zeros_like(const mt_tensor *t) { return like(t, true, 0); }
 
@@ -311,8 +319,7 @@ mt_tensor *mt_scalar_like(const mt_tensor *t, double value)
 {
     if (!t) return NULL;
     mt_tensor *r = mt_new_tensor(mt_device_of(t), t->dtype, 0, NULL);
-    if (r) mt_backend_of(r)->fill(r->dtype, 1, mt_ptr(r), value);
-    return r;
+    return filled("scalar_like", r, value);
 }
 mt_tensor *mt_ones_like(const mt_tensor *t) { return like(t, true, 1); }
 mt_tensor *mt_empty_like(const mt_tensor *t) { return like(t, false, 0); }
@@ -326,7 +333,7 @@ mt_tensor *mt_arange(mt_dtype dtype, double start, double end, double step)
     double count = ceil((end - start) / step);
     int64_t n = count > 0 ? (int64_t)count : 0;
     mt_tensor *t = mt_empty(dtype, 1, &n);
-    if (t) mt_backend_of(t)->arange(dtype, n, start, step, mt_ptr(t));
+    if (t && mt_run_kernel("arange", t, arange, dtype, n, start, step, mt_ptr(t)) != MT_OK) { mt_free(t); return NULL; }
     return t;
 }
 
@@ -381,18 +388,17 @@ mt_status mt_to_data(const mt_tensor *t, mt_dtype dtype, void *dst)
     if (mt_device_of(t).type == MT_DEVICE_CPU) {
         mt_loop loop;
         loop_against_contiguous(&loop, t, 1);
-        be->copy(&loop, dtype, dst, t->dtype, mt_ptr(t));
-        return MT_OK;
+        return mt_run_kernel("to_data", t, copy, &loop, dtype, dst, t->dtype, mt_ptr(t));
     }
     /* another device: make a contiguous copy of the right dtype there, then move it */
     mt_tensor *c = mt_new_tensor(mt_device_of(t), dtype, t->ndim, t->shape);
     if (!c) return mt_last_status();
     mt_loop loop;
     loop_against_contiguous(&loop, t, 1);
-    be->copy(&loop, dtype, mt_ptr(c), t->dtype, mt_ptr(t));
-    be->to_host(dst, mt_ptr(c), (size_t)n * mt_dtype_size(dtype));
+    mt_status st = mt_run_kernel("to_data", t, copy, &loop, dtype, mt_ptr(c), t->dtype, mt_ptr(t));
+    if (st == MT_OK) be->to_host(dst, mt_ptr(c), (size_t)n * mt_dtype_size(dtype));
     mt_free(c);
-    return MT_OK;
+    return st;
 }
 
 mt_tensor *mt_to_device(mt_tensor *t, mt_device device)
@@ -443,14 +449,11 @@ static mt_status random_fill(mt_tensor *t, mt_generator *gen, mt_random_kind kin
 {
     uint64_t seed, n = (uint64_t)mt_numel(t);
     uint64_t off = take_counters(gen, n, &seed);
-    if (mt_is_contiguous(t)) {
-        mt_backend_of(t)->random(kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(t));
-        return MT_OK;
-    }
+    if (mt_is_contiguous(t)) return mt_run_kernel("random", t, random, kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(t));
     mt_tensor *tmp = mt_new_tensor(mt_device_of(t), t->dtype, t->ndim, t->shape);
     if (!tmp) return mt_last_status();
-    mt_backend_of(t)->random(kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(tmp));
-    mt_status st = mt_copy_(t, tmp);
+    mt_status st = mt_run_kernel("random", t, random, kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(tmp));
+    if (st == MT_OK) st = mt_copy_(t, tmp);
     mt_free(tmp);
     return st;
 }
@@ -673,10 +676,7 @@ void mt_print(const mt_tensor *t, FILE *f)
 mt_status mt_fill_(mt_tensor *t, double value)
 {
     if (!t) return mt_set_error(MT_ERR_ARGUMENT, "fill_: tensor is NULL");
-    if (mt_is_contiguous(t)) {
-        mt_backend_of(t)->fill(t->dtype, mt_numel(t), mt_ptr(t), value);
-        return MT_OK;
-    }
+    if (mt_is_contiguous(t)) return mt_run_kernel("fill_", t, fill, t->dtype, mt_numel(t), mt_ptr(t), value);
     mt_tensor *v = mt_full(t->dtype, 0, NULL, value);
     if (!v) return mt_last_status();
     mt_status st = mt_copy_(t, v);
@@ -702,6 +702,5 @@ mt_status mt_copy_(mt_tensor *dst, const mt_tensor *src)
     mt_loop loop;
     mt_tensor *srcs[1] = { (mt_tensor *)src };
     mt_loop_build(&loop, dst, 1, srcs);
-    mt_backend_of(dst)->copy(&loop, dst->dtype, mt_ptr(dst), src->dtype, mt_ptr(src));
-    return MT_OK;
+    return mt_run_kernel("copy_", dst, copy, &loop, dst->dtype, mt_ptr(dst), src->dtype, mt_ptr(src));
 }

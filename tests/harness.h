@@ -84,6 +84,10 @@ struct mt_op_case {
    naming the op, the check and the worst element. */
 void mt_check_op(const mt_op_case *c);
 
+/* A direct call of a backend kernel entry (they return an mt_status that
+   must be looked at) that must succeed: KERNEL_OK(emu->fill(MT_F32, n, p, 0)). */
+#define KERNEL_OK(call) cr_assert_eq((call), MT_OK, "kernel call failed: %s", #call)
+
 /* Shape helper for specs: MT_SPEC(-2, 2, 3, 4) is a [3, 4] input in [-2, 2]. */
 #define MT_SPEC(lo_, hi_, ...) \
     { .ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .shape = {__VA_ARGS__}, .lo = (lo_), .hi = (hi_) }

@@ -233,9 +233,9 @@ static mt_tensor *nll_gather(mt_node *node, mt_tensor *logp_like)
     int64_t m = logp->shape[0], c = logp->shape[1];
     mt_tensor *out = mt_new_tensor(mt_device_of(logp), logp->dtype, 1, &m);
     if (!out) return NULL;
-    if (m > 0)
-        mt_backend_of(logp)->nll_forward(logp->dtype, m, c, mt_ptr(v), mt_ptr(target), weight ? mt_ptr(weight) : NULL,
-                                         node->ints[0], mt_ptr(out));
+    if (m > 0 && mt_run_kernel("nll_loss", logp, nll_forward, logp->dtype, m, c, mt_ptr(v), mt_ptr(target),
+                               weight ? mt_ptr(weight) : NULL, node->ints[0], mt_ptr(out)) != MT_OK)
+        return NULL;   /* out belongs to the jvp's scope */
     return out;
 }
 
@@ -246,16 +246,18 @@ static mt_status nll_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
     mt_tensor *dlogp = mt_new_tensor(mt_device_of(logp), logp->dtype, 2, logp->shape);
     if (!gc || !dlogp) return mt_last_status();
     int64_t m = logp->shape[0], c = logp->shape[1];
-    if (m * c > 0)
-        mt_backend_of(logp)->nll_backward(logp->dtype, m, c, mt_ptr(target), weight ? mt_ptr(weight) : NULL,
-                                          node->ints[0], mt_ptr(gc), mt_ptr(dlogp));
+    if (m * c > 0) {
+        mt_status st = mt_run_kernel("nll_loss", logp, nll_backward, logp->dtype, m, c, mt_ptr(target),
+                                     weight ? mt_ptr(weight) : NULL, node->ints[0], mt_ptr(gc), mt_ptr(dlogp));
+        if (st != MT_OK) return st;
+    }
     grads[0] = dlogp;
     return MT_OK;
 }
 
 static mt_tensor *nll_jvp(mt_node *node, mt_tensor *const *t) { return nll_gather(node, t[0]); }
 
-static const mt_op_def nll_op = { "nll_loss", nll_vjp, nll_jvp };
+MT_OP_DEF(nll_op, "nll_loss", nll_vjp, nll_jvp);
 
 /* One loss per row of logp [M, C]: -w[t_i] logp[i, t_i], recorded as nll_op. */
 static mt_tensor *nll_rows(mt_tensor *logp, const class_batch *b)
@@ -272,10 +274,17 @@ static mt_tensor *nll_rows(mt_tensor *logp, const class_batch *b)
         mt_free(losses);
         return NULL;
     }
-    if (b->n_rows > 0)
-        mt_backend_of(logp)->nll_forward(logp->dtype, b->n_rows, b->n_classes, mt_ptr(logp_c), mt_ptr(target_c),
-                                         weight_c ? mt_ptr(weight_c) : NULL, b->ignore_index, mt_ptr(losses));
+    mt_status st = b->n_rows > 0 ? mt_run_kernel("nll_loss", logp, nll_forward, logp->dtype, b->n_rows, b->n_classes,
+                                                 mt_ptr(logp_c), mt_ptr(target_c),
+                                                 weight_c ? mt_ptr(weight_c) : NULL, b->ignore_index, mt_ptr(losses))
+                                 : MT_OK;
     mt_free_temp(logp_c, logp);
+    if (st != MT_OK) {
+        mt_free_temp(target_c, b->flat_target);
+        mt_free_temp(weight_c, b->weight);
+        mt_free(losses);
+        return NULL;
+    }
 
     mt_node *node = mt_node_new(&nll_op, losses, 1, &logp);
     bool saved = true;

@@ -28,8 +28,7 @@ static mt_tensor *cumsum_raw(mt_tensor *x, int d, bool reverse)
     int64_t outer, n, inner;
     split_at(x, d, &outer, &n, &inner);
     if (y && mt_numel(x) > 0 &&
-        !mt_kernel_ok("cumsum", "cumsum", x,
-                      mt_backend_of(x)->cumsum(x->dtype, outer, n, inner, reverse, mt_ptr(xc), mt_ptr(y)))) {
+        mt_run_kernel("cumsum", x, cumsum, x->dtype, outer, n, inner, reverse, mt_ptr(xc), mt_ptr(y)) != MT_OK) {
         mt_free(y);
         y = NULL;
     }
@@ -49,7 +48,7 @@ static mt_tensor *cumsum_jvp(mt_node *node, mt_tensor *const *t)
     return cumsum_raw(t[0], (int)node->ints[0], false);
 }
 
-static const mt_op_def cumsum_op = { "cumsum", cumsum_vjp, cumsum_jvp };
+MT_OP_DEF(cumsum_op, "cumsum", cumsum_vjp, cumsum_jvp);
 
 mt_tensor *mt_cumsum(mt_tensor *x, int dim)
 {

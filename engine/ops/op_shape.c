@@ -48,7 +48,7 @@ static mt_status flip_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
     return grads[0] ? MT_OK : mt_last_status();
 }
 static mt_tensor *flip_jvp(mt_node *node, mt_tensor *const *t) { return flip_raw(t[0], node->ints[0]); }
-static const mt_op_def flip_op = { "flip", flip_vjp, flip_jvp };
+MT_OP_DEF(flip_op, "flip", flip_vjp, flip_jvp);
 
 mt_tensor *mt_flip(mt_tensor *x, int n_dims, const int *dims)
 {
@@ -131,7 +131,7 @@ static mt_tensor *pad_jvp(mt_node *node, mt_tensor *const *t)
 {
     return pad_raw("pad", t[0], (int)node->ints[0], node->extra, 0);
 }
-static const mt_op_def pad_op = { "pad", pad_vjp, pad_jvp };
+MT_OP_DEF(pad_op, "pad", pad_vjp, pad_jvp);
 
 mt_tensor *mt_pad(mt_tensor *x, int n, const int64_t *pads, double value)
 {

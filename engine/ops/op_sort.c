@@ -44,9 +44,8 @@ static mt_tensor *take_along(const char *op, mt_tensor *x, const mt_tensor *inde
     mt_tensor *out = mt_new_tensor(mt_device_of(x), x->dtype, index->ndim, index->shape);
     int64_t outer, n, inner, k = index->ndim ? index->shape[d] : 1;
     split_at(x, d, &outer, &n, &inner);
-    if (out && !mt_kernel_ok(op, "take_along", x,
-                             mt_backend_of(x)->take_along(x->dtype, outer, n, k, inner, mt_ptr(xc), mt_ptr(index),
-                                                          mt_ptr(out)))) {
+    if (out && mt_run_kernel(op, x, take_along, x->dtype, outer, n, k, inner, mt_ptr(xc), mt_ptr(index),
+                             mt_ptr(out)) != MT_OK) {
         mt_free(out);
         out = NULL;
     }
@@ -62,9 +61,8 @@ static mt_tensor *put_along(const char *op, mt_tensor *src, const mt_tensor *ind
     mt_tensor *out = mt_zeros_like(like);
     int64_t outer, n, inner, k = index->ndim ? index->shape[d] : 1;
     split_at(like, d, &outer, &n, &inner);
-    if (out && !mt_kernel_ok(op, "put_along", src,
-                             mt_backend_of(src)->put_along(src->dtype, outer, n, k, inner, mt_ptr(sc), mt_ptr(index),
-                                                           mt_ptr(out)))) {
+    if (out && mt_run_kernel(op, src, put_along, src->dtype, outer, n, k, inner, mt_ptr(sc), mt_ptr(index),
+                             mt_ptr(out)) != MT_OK) {
         mt_free(out);
         out = NULL;
     }
@@ -87,8 +85,8 @@ static mt_status select_jvp(mt_node *node, mt_tensor *const *t, mt_tensor **out_
     return out_tangents[0] ? MT_OK : mt_last_status();
 }
 
-static const mt_op_def_n sort_op = { { "sort", NULL, NULL }, select_vjp, select_jvp };
-static const mt_op_def_n topk_op = { { "topk", NULL, NULL }, select_vjp, select_jvp };
+MT_OP_DEF_N(sort_op, { "sort", NULL, NULL }, select_vjp, select_jvp);
+MT_OP_DEF_N(topk_op, { "topk", NULL, NULL }, select_vjp, select_jvp);
 
 /* values and indices of x sorted along d (the first k when k >= 0), contiguous, without autograd */
 static bool sort_raw(const char *op, mt_tensor *x, int d, bool descending, int64_t k, mt_tensor **values,
@@ -105,9 +103,8 @@ static bool sort_raw(const char *op, mt_tensor *x, int d, bool descending, int64
     int64_t n = x->ndim ? x->shape[d] : 1;
     bool ok = ix != NULL;
     if (ok && n > 0 && mt_numel(x) > 0)
-        ok = mt_kernel_ok(op, "sort_rows", x,
-                          mt_backend_of(x)->sort_rows(x->dtype, mt_numel(x) / n, n, descending, mt_ptr(xc), mt_ptr(v),
-                                                      mt_ptr(ix)));
+        ok = mt_run_kernel(op, x, sort_rows, x->dtype, mt_numel(x) / n, n, descending, mt_ptr(xc), mt_ptr(v),
+                           mt_ptr(ix)) == MT_OK;
     if (ok && k >= 0 && x->ndim > 0) {
         v = mt_narrow(v, last, 0, k);
         ix = mt_narrow(ix, last, 0, k);

@@ -30,7 +30,7 @@ static mt_status identity_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
     return MT_OK;
 }
 static mt_tensor *identity_jvp(mt_node *node, mt_tensor *const *t) { (void)node; return t[0]; }
-static const mt_op_def contiguous_op = { "contiguous", identity_vjp, identity_jvp };
+MT_OP_DEF(contiguous_op, "contiguous", identity_vjp, identity_jvp);
 
 mt_tensor *mt_contiguous(mt_tensor *x)
 {
@@ -52,7 +52,7 @@ static mt_status to_dtype_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
     return grads[0] ? MT_OK : mt_last_status();
 }
 static mt_tensor *to_dtype_jvp(mt_node *node, mt_tensor *const *t) { return mt_to_dtype(t[0], node->output->dtype); }
-static const mt_op_def to_dtype_op = { "to_dtype", to_dtype_vjp, to_dtype_jvp };
+MT_OP_DEF(to_dtype_op, "to_dtype", to_dtype_vjp, to_dtype_jvp);
 
 mt_tensor *mt_to_dtype(mt_tensor *x, mt_dtype dtype)
 {
@@ -76,7 +76,7 @@ static mt_tensor *reshape_jvp(mt_node *node, mt_tensor *const *t)
 {
     return mt_reshape(t[0], node->output->ndim, node->output->shape);
 }
-static const mt_op_def reshape_op = { "reshape", reshape_vjp, reshape_jvp };
+MT_OP_DEF(reshape_op, "reshape", reshape_vjp, reshape_jvp);
 
 /* Resolves a -1 and checks the element count. */
 static bool infer_shape(const char *op, const mt_tensor *x, int ndim, const int64_t *shape, int64_t *out)
@@ -225,7 +225,7 @@ static mt_tensor *permute_jvp(mt_node *node, mt_tensor *const *t)
     for (int d = 0; d < node->output->ndim; d++) dims[d] = (int)node->ints[d];
     return mt_permute(t[0], dims);
 }
-static const mt_op_def permute_op = { "permute", permute_vjp, permute_jvp };
+MT_OP_DEF(permute_op, "permute", permute_vjp, permute_jvp);
 
 mt_tensor *mt_permute(mt_tensor *x, const int *dims)
 {
@@ -293,7 +293,7 @@ static mt_tensor *slice_jvp(mt_node *node, mt_tensor *const *t)
     if (node->ints[3]) return mt_select(t[0], dim, node->ints[1]);
     return mt_slice(t[0], dim, node->ints[1], node->ints[1] + node->output->shape[dim] * node->ints[2], node->ints[2]);
 }
-static const mt_op_def slice_op = { "slice", slice_vjp, slice_jvp };
+MT_OP_DEF(slice_op, "slice", slice_vjp, slice_jvp);
 
 mt_tensor *mt_slice(mt_tensor *x, int dim, int64_t start, int64_t end, int64_t step)
 {
@@ -366,7 +366,7 @@ static mt_tensor *expand_jvp(mt_node *node, mt_tensor *const *t)
 {
     return mt_expand(t[0], node->output->ndim, node->output->shape);
 }
-static const mt_op_def expand_op = { "expand", expand_vjp, expand_jvp };
+MT_OP_DEF(expand_op, "expand", expand_vjp, expand_jvp);
 
 mt_tensor *mt_expand(mt_tensor *x, int ndim, const int64_t *shape)
 {
@@ -423,7 +423,7 @@ static mt_tensor *concat_jvp(mt_node *node, mt_tensor *const *t)
     free(parts);
     return r;
 }
-static const mt_op_def concat_op = { "concat", concat_vjp, concat_jvp };
+MT_OP_DEF(concat_op, "concat", concat_vjp, concat_jvp);
 
 mt_tensor *mt_concat(int n, mt_tensor *const *ts, int dim)
 {

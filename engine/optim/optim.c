@@ -236,9 +236,7 @@ static mt_status check_update(const mt_optimizer *opt, const param_state *s)
     }
     if (!mt_is_contiguous(p))
         return mt_set_error(MT_ERR_ARGUMENT, "%s: parameter \"%s\" must be contiguous (it is updated in place)", op, s->name);
-    const mt_backend *be = mt_backend_of(p);
-    if ((opt->kind == OPT_SGD && !be->sgd_step) || (opt->kind != OPT_SGD && !be->adam_step))
-        return mt_set_error(MT_ERR_DEVICE, "%s: the %s backend has no fused update kernel", op, be->name);
+    if (opt->kind == OPT_SGD ? !mt_kernel(op, p, sgd_step) : !mt_kernel(op, p, adam_step)) return mt_last_status();
     return MT_OK;
 }
 
@@ -276,17 +274,18 @@ mt_status mt_step(mt_optimizer *opt)
         mt_tensor *g = mt_contiguous(p->grad);
         bool first = opt->kind == OPT_SGD && !s->momentum_buffer;
         if (!g || (st = ensure_state(opt, s)) != MT_OK) { st = mt_last_status(); break; }
-        const mt_backend *be = mt_backend_of(p);
+        const char *op = kind_names[opt->kind];
         if (opt->kind == OPT_SGD) {
-            be->sgd_step(p->dtype, mt_numel(p), mt_ptr(p), mt_ptr(g),
-                         s->momentum_buffer ? mt_ptr(s->momentum_buffer) : NULL, opt->lr, opt->momentum,
-                         opt->dampening, opt->weight_decay, opt->nesterov, first);
+            st = mt_run_kernel(op, p, sgd_step, p->dtype, mt_numel(p), mt_ptr(p), mt_ptr(g),
+                               s->momentum_buffer ? mt_ptr(s->momentum_buffer) : NULL, opt->lr, opt->momentum,
+                               opt->dampening, opt->weight_decay, opt->nesterov, first);
         } else {
             int64_t t = counter(s->step) + 1;
-            set_counter(s->step, t);
-            be->adam_step(p->dtype, mt_numel(p), mt_ptr(p), mt_ptr(g), mt_ptr(s->exp_avg), mt_ptr(s->exp_avg_sq),
-                          s->max_exp_avg_sq ? mt_ptr(s->max_exp_avg_sq) : NULL, opt->lr, opt->beta1, opt->beta2,
-                          opt->eps, opt->weight_decay, opt->kind == OPT_ADAMW, opt->amsgrad, t);
+            st = mt_run_kernel(op, p, adam_step, p->dtype, mt_numel(p), mt_ptr(p), mt_ptr(g), mt_ptr(s->exp_avg),
+                               mt_ptr(s->exp_avg_sq), s->max_exp_avg_sq ? mt_ptr(s->max_exp_avg_sq) : NULL, opt->lr,
+                               opt->beta1, opt->beta2, opt->eps, opt->weight_decay, opt->kind == OPT_ADAMW,
+                               opt->amsgrad, t);
+            if (st == MT_OK) set_counter(s->step, t);
         }
     }
     mt_scope_end(scope);

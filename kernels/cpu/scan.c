@@ -61,6 +61,6 @@ mt_status mt_cpu_cumsum(mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
     case MT_F32: cumsum_f32(outer, n, inner, reverse, x, y); return MT_OK;
     case MT_F64: cumsum_f64(outer, n, inner, reverse, x, y); return MT_OK;
     case MT_I64: cumsum_i64(outer, n, inner, reverse, x, y); return MT_OK;
-    default: return MT_ERR_DTYPE;
+    default: return MT_ERR_UNSUPPORTED;
     }
 }

@@ -15,7 +15,8 @@
  * The sort is a bottom-up merge sort (insertion sort of runs of SORT_RUN,
  * then merges of doubling width between the row and a scratch row), one row
  * per thread; rows are independent, so the result does not depend on the
- * thread count.
+ * thread count. The scratch rows (one per thread) come from
+ * mt_cpu_scratch_alloc: without them the sort returns MT_ERR_MEMORY.
  *
  * take_along / put_along over [outer, n, inner] with an index of shape
  * [outer, k, inner]:
@@ -27,7 +28,7 @@
  */
 #include "kernels/cpu/cpu_kernels.h"
 
-#include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
 #define SORT_RUN 16
@@ -89,29 +90,30 @@ static void sort_row_##SFX(int64_t n, bool desc, T *v, int64_t *ix, T *tv, int64
 static mt_status sort_rows_##SFX(int64_t rows, int64_t n, bool desc, const T *x, T *values,  \
                                  int64_t *indices)                                            \
 {                                                                                             \
-    bool failed = false;                                                                      \
-    _Pragma("omp parallel if (rows * n > MT_CPU_PARALLEL_GRAIN)")                             \
+    /* scratch: one row of values and one of positions per thread, taken before    */       \
+    /* the parallel region (mt_cpu_scratch_alloc is not for use inside one)           */     \
+    bool parallel = rows * n > MT_CPU_PARALLEL_GRAIN;                                         \
+    int threads = parallel ? omp_get_max_threads() : 1;                                       \
+    size_t per_thread = n > SORT_RUN ? ((size_t)n * (sizeof(T) + sizeof(int64_t)) + 63) & ~(size_t)63 : 0; \
+    size_t scratch_bytes = per_thread * (size_t)threads;                                      \
+    char *scratch = scratch_bytes ? mt_cpu_scratch_alloc(scratch_bytes) : NULL;               \
+    if (scratch_bytes && !scratch) return MT_ERR_MEMORY;                                      \
+    _Pragma("omp parallel num_threads(threads) if (parallel)")                                \
     {                                                                                         \
-        T *tv = n > SORT_RUN ? malloc((size_t)n * sizeof(T)) : NULL;                          \
-        int64_t *ti = n > SORT_RUN ? malloc((size_t)n * sizeof(int64_t)) : NULL;              \
-        bool ok = n <= SORT_RUN || (tv && ti);                                                \
-        if (!ok) {                                                                            \
-            _Pragma("omp atomic write")                                                       \
-            failed = true;                                                                    \
-        }                                                                                     \
+        char *mine = scratch ? scratch + per_thread * (size_t)omp_get_thread_num() : NULL;    \
+        int64_t *ti = (int64_t *)mine;                                                        \
+        T *tv = mine ? (T *)(mine + (size_t)n * sizeof(int64_t)) : NULL;                      \
         _Pragma("omp for schedule(static)")                                                   \
         for (int64_t r = 0; r < rows; r++) {                                                  \
-            if (!ok) continue;                                                                \
             T *v = values + r * n;                                                            \
             int64_t *ix = indices + r * n;                                                    \
             memcpy(v, x + r * n, (size_t)n * sizeof(T));                                      \
             for (int64_t j = 0; j < n; j++) ix[j] = j;                                        \
             sort_row_##SFX(n, desc, v, ix, tv, ti);                                           \
         }                                                                                     \
-        free(tv);                                                                             \
-        free(ti);                                                                             \
     }                                                                                         \
-    return failed ? MT_ERR_MEMORY : MT_OK;                                                    \
+    if (scratch) mt_cpu_scratch_free(scratch, scratch_bytes);                                 \
+    return MT_OK;                                                                             \
 }
 
 DEFINE_BEFORE(float, f32, FLOAT_NAN)
@@ -135,7 +137,7 @@ mt_status mt_cpu_sort_rows(mt_dtype dtype, int64_t rows, int64_t n, bool descend
     case MT_I32: return sort_rows_i32(rows, n, descending, x, values, indices);
     case MT_I64: return sort_rows_i64(rows, n, descending, x, values, indices);
     case MT_U8: case MT_BOOL: return sort_rows_u8(rows, n, descending, x, values, indices);
-    default: return MT_ERR_DTYPE;
+    default: return MT_ERR_UNSUPPORTED;
     }
 }
 
@@ -173,7 +175,7 @@ mt_status mt_cpu_take_along(mt_dtype dtype, int64_t outer, int64_t n, int64_t k,
     switch (dtype) {
     case MT_F32: take_along_f32(outer, n, k, inner, x, index, out); return MT_OK;
     case MT_F64: take_along_f64(outer, n, k, inner, x, index, out); return MT_OK;
-    default: return MT_ERR_DTYPE;
+    default: return MT_ERR_UNSUPPORTED;
     }
 }
 
@@ -184,6 +186,6 @@ mt_status mt_cpu_put_along(mt_dtype dtype, int64_t outer, int64_t n, int64_t k, 
     switch (dtype) {
     case MT_F32: put_along_f32(outer, n, k, inner, src, index, out); return MT_OK;
     case MT_F64: put_along_f64(outer, n, k, inner, src, index, out); return MT_OK;
-    default: return MT_ERR_DTYPE;
+    default: return MT_ERR_UNSUPPORTED;
     }
 }

@@ -29,6 +29,7 @@
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
 
 #define SCAN_FULL_MASK 0xFFFFFFFFu
 #define SCAN_THREADS 256          /* threads of a block-per-row block, and of a column block */
@@ -105,7 +106,7 @@ extern "C" mt_status MT_CUDA_FN(cumsum)(mt_dtype dtype, int64_t outer, int64_t n
                                         const void *x, void *y)
 {
     if (outer <= 0 || n <= 0 || inner <= 0) return MT_OK;
-    if (dtype != MT_F32 && dtype != MT_F64 && dtype != MT_I64) return MT_ERR_DTYPE;
+    if (dtype != MT_F32 && dtype != MT_F64 && dtype != MT_I64) return MT_ERR_UNSUPPORTED;
     cudaStream_t stream = MT_STREAM();
     int rev = reverse ? 1 : 0;
     dim3 grid, block;
@@ -123,8 +124,5 @@ extern "C" mt_status MT_CUDA_FN(cumsum)(mt_dtype dtype, int64_t outer, int64_t n
     if (dtype == MT_F32) SCAN_LAUNCH(f32, float);
     else if (dtype == MT_F64) SCAN_LAUNCH(f64, double);
     else SCAN_LAUNCH(i64, int64_t);
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return MT_OK;
-    mt_device_record_error("cumsum: kernel launch", (int)e, cudaGetErrorName(e));
-    return MT_ERR_DEVICE;
+    return mt_cuda_launch_status("cuda cumsum kernel");
 }

@@ -38,6 +38,7 @@
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
 
 #define SORT_SHARED_MAX 2048      /* longest row sorted in shared memory */
 #define SORT_THREADS 256          /* threads per block */
@@ -169,20 +170,7 @@ DEFINE_ALONG_KERNELS(double, f64)
 
 /* ================================================================ host wrappers */
 
-static int sort_grid(long long units)
-{
-    long long blocks = (units + SORT_THREADS - 1) / SORT_THREADS;
-    if (blocks > SORT_MAX_BLOCKS) blocks = SORT_MAX_BLOCKS;
-    return blocks < 1 ? 1 : (int)blocks;
-}
-
-static mt_status sort_launched(const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return MT_OK;
-    mt_device_record_error(what, (int)e, cudaGetErrorName(e));
-    return MT_ERR_DEVICE;
-}
+static unsigned sort_grid(long long units) { return mt_cuda_grid_1d(units, SORT_THREADS, SORT_MAX_BLOCKS); }
 
 /* The global path for one dtype: pad, every stage, unpad, within scratch memory. */
 #define SORT_GLOBAL(SFX, T)                                                                       \
@@ -195,7 +183,7 @@ static mt_status sort_launched(const char *what)
             for (long long j = k >> 1; j > 0 && st == MT_OK; j >>= 1) {                           \
                 MT_LAUNCH(sort_stage_##SFX, sort_grid(rows * (p / 2)), SORT_THREADS, 0, stream, rows, \
                           nn, p, k, j, desc, key, pos);                                           \
-                st = sort_launched("sort_rows: stage kernel launch");                             \
+                st = mt_cuda_launch_status("sort_rows: stage kernel launch");                             \
             }                                                                                     \
         if (st == MT_OK)                                                                          \
             MT_LAUNCH(sort_unpad_##SFX, sort_grid(rows * nn), SORT_THREADS, 0, stream, rows, nn, p, \
@@ -212,7 +200,7 @@ extern "C" mt_status MT_CUDA_FN(sort_rows)(mt_dtype dtype, int64_t rows_, int64_
     if (rows_ <= 0 || n <= 0) return MT_OK;
     if (dtype != MT_F32 && dtype != MT_F64 && dtype != MT_I32 && dtype != MT_I64 && dtype != MT_U8 &&
         dtype != MT_BOOL)
-        return MT_ERR_DTYPE;
+        return MT_ERR_UNSUPPORTED;
     if (n > ((long long)1 << 40)) return MT_ERR_ARGUMENT;
     cudaStream_t stream = MT_STREAM();
     long long rows = rows_, nn = n, p = 1;
@@ -229,7 +217,7 @@ extern "C" mt_status MT_CUDA_FN(sort_rows)(mt_dtype dtype, int64_t rows_, int64_
         case MT_I64: SORT_SHARED(i64, int64_t); break;
         default: SORT_SHARED(u8, uint8_t); break;
         }
-        return sort_launched("sort_rows: kernel launch");
+        return mt_cuda_launch_status("sort_rows: kernel launch");
     }
     size_t esize = mt_dtype_size(dtype);
     if ((unsigned long long)rows > ((unsigned long long)1 << 62) / ((unsigned long long)p * (esize + 8)))
@@ -245,7 +233,7 @@ extern "C" mt_status MT_CUDA_FN(sort_rows)(mt_dtype dtype, int64_t rows_, int64_
     case MT_I64: SORT_GLOBAL(i64, int64_t); break;
     default: SORT_GLOBAL(u8, uint8_t); break;
     }
-    if (st == MT_OK) st = sort_launched("sort_rows: kernel launch");
+    if (st == MT_OK) st = mt_cuda_launch_status("sort_rows: kernel launch");
     MT_CUDA_FN(scratch_free)(scratch, bytes);
     return st;
 }
@@ -265,16 +253,16 @@ extern "C" mt_status MT_CUDA_FN(take_along)(mt_dtype dtype, int64_t outer, int64
                                             const void *x, const int64_t *index, void *out)
 {
     if (outer <= 0 || k <= 0 || inner <= 0) return MT_OK;
-    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_DTYPE;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
     ALONG_LAUNCH(take_along, x, out);
-    return sort_launched("take_along: kernel launch");
+    return mt_cuda_launch_status("take_along: kernel launch");
 }
 
 extern "C" mt_status MT_CUDA_FN(put_along)(mt_dtype dtype, int64_t outer, int64_t n, int64_t k, int64_t inner,
                                            const void *src, const int64_t *index, void *out)
 {
     if (outer <= 0 || k <= 0 || inner <= 0) return MT_OK;
-    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_DTYPE;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
     ALONG_LAUNCH(put_along, src, out);
-    return sort_launched("put_along: kernel launch");
+    return mt_cuda_launch_status("put_along: kernel launch");
 }
