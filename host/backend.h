@@ -54,6 +54,10 @@ typedef struct mt_backend_entry_info {
 const mt_backend_entry_info *mt_backend_entries(int *count);
 /* Whether be has the entry (its function pointer is not NULL). */
 bool mt_backend_has(const mt_backend *be, const mt_backend_entry_info *entry);
+/* Writes the names of be's NULL entries, grouped by kernel family (e.g.
+   "elementwise (copy, fill), optim (sgd_step)"), into buf; returns how many
+   entries are NULL (for diagnostics: a backend may lack kernels). */
+int mt_backend_missing_entries(const mt_backend *be, char *buf, size_t size);
 /* Whether entries a and b of two tables are the same function. */
 bool mt_backend_same_entry(const mt_backend *a, const mt_backend *b, const mt_backend_entry_info *entry);
 

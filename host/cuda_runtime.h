@@ -76,10 +76,6 @@ size_t mt_cublas_workspace_bytes(void);
    *why says which of these failed. Decided once. A table that lacks kernel
    entries is used all the same: the ops that need them fail on cuda. */
 bool mt_cuda_backend_usable(int index, const char **why);
-/* Writes the names of be's NULL entries, grouped by kernel family (e.g.
-   "elementwise (copy, fill), optim (sgd_step)"), into buf; returns how many
-   entries are NULL (for diagnostics: a backend may lack kernels). */
-int mt_backend_missing_entries(const mt_backend *be, char *buf, size_t size);
 /* The allocator's stream operations for cuda (NULL without the toolkit). */
 const mt_alloc_stream_ops *mt_cuda_alloc_stream_ops(void);
 /* The real CUDA backend's table (host/cuda_backend.c; built with the toolkit
