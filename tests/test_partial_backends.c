@@ -99,7 +99,9 @@ Test(partial_backends, an_optimizer_without_its_kernel_changes_nothing, .init = 
     mt_tensor *loss = mt_sum_all(mt_mul(w, w));
     cr_assert_eq(mt_backward(loss), MT_OK, "%s", mt_last_error());
     mt_named_tensor item = { .name = "w", .tensor = w };
-    mt_optimizer *opt = mt_sgd((mt_tensor_list){ 1, &item }, (mt_sgd_opts){ .lr = 0.5 });
+    mt_sgd_opts opts = MT_SGD_DEFAULTS;
+    opts.lr = 0.5;
+    mt_optimizer *opt = mt_sgd((mt_tensor_list){ 1, &item }, opts);
     cr_assert_not_null(opt, "%s", mt_last_error());
     mt_backend partial = mt_cuda_emu_backend;
     partial.sgd_step = NULL;
