@@ -216,3 +216,31 @@ Test(partial_backends, a_reduction_scratch_out_of_memory_fails_the_op, .init = m
     cr_assert(succeeded, "%s", mt_last_error());
     cr_assert(scratch_failed, "no limit made the reduction's scratch memory fail");
 }
+
+/* And for the CPU sort, whose merge passes need a scratch row per thread. */
+Test(partial_backends, a_sort_scratch_out_of_memory_fails_the_op, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_tensor *x = mt_uniform(&(mt_generator){ 5, 0 }, MT_F32, 2, (int64_t[]){ 3, 4000 }, -1, 1);
+    cr_assert_not_null(x);
+    mt_device_empty_cache(CPU);
+    size_t base = mt_device_memory_stats(CPU).reserved;
+    bool scratch_failed = false, succeeded = false;
+    for (size_t extra = 0; extra <= (size_t)1 << 20 && !succeeded; extra += 4096) {
+        mt_scope attempt = mt_scope_begin();
+        mt_device_empty_cache(CPU);
+        mt_device_set_memory_limit(CPU, base + extra);
+        mt_tensor *values = NULL, *indices = NULL;
+        mt_status st = mt_sort(x, 1, false, &values, &indices);
+        mt_device_set_memory_limit(CPU, 0);
+        if (st == MT_OK) {
+            succeeded = true;
+            cr_assert(mt_item(mt_sum_all(mt_lt(mt_narrow(values, 1, 1, 3999), mt_narrow(values, 1, 0, 3999)))) == 0,
+                      "sorted ascending");
+        } else if (strstr(mt_last_error(), "sort: kernel 'sort_rows' on cpu: no scratch memory")) {
+            scratch_failed = true;
+        }
+        mt_scope_end(attempt);
+    }
+    cr_assert(succeeded, "%s", mt_last_error());
+    cr_assert(scratch_failed, "no limit made the sort's scratch memory fail");
+}
