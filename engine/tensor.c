@@ -188,7 +188,7 @@ int64_t mt_shape_check(const char *op, int ndim, const int64_t *shape, size_t el
         mt_set_error(MT_ERR_ARGUMENT, "%s: shape is NULL", op);
         return -1;
     }
-    char s[192];
+    char s[256];
     for (int d = 0; d < ndim; d++)
         if (shape[d] < 0) {
             mt_set_error(MT_ERR_SHAPE, "%s: shape %s: dim %d has negative size %" PRId64, op,

@@ -852,6 +852,17 @@ Test(npy, bad_headers, .init = npy_setup, .fini = npy_teardown)
     expect_bad_header(HDR("{%s, %s, 'shape': (99999999999999999999,)}", f4, fo), 0, MT_ERR_FORMAT, "too large");
     expect_bad_header(HDR("{%s, %s, 'shape': (4294967296, 4294967296)}", f4, fo), 0, MT_ERR_FORMAT, "too large");
     expect_bad_header(HDR("{%s, %s, 'shape': (1,1,1,1,1,1,1,1,1)}", f4, fo), 4, MT_ERR_FORMAT, "more than 8 dimensions");
+    /* a 0 dim makes 0 elements, but the other dims still make the strides: found by fuzzing
+       (the size checks were skipped and the stride product overflowed) */
+    expect_bad_header(HDR("{%s, %s, 'shape': (0, 199, 199, 199199, 199, 199, 199, 199)}", f4, fo), 0, MT_ERR_FORMAT,
+                      "shape [0, 199, 199, 199199, 199, 199, 199, 199] is too large: the product of its nonzero dims "
+                      "does not fit int64");
+    expect_bad_header(HDR("{%s, 'fortran_order': True, 'shape': (4294967296, 4294967296, 0)}", f4), 0, MT_ERR_FORMAT,
+                      "too large");
+    /* bytes: 2^61 f4 elements have 2^63 bytes; 2^61 u2 elements read as i32 too */
+    expect_bad_header(HDR("{%s, %s, 'shape': (2305843009213693952,)}", f4, fo), 0, MT_ERR_FORMAT, "too large");
+    expect_bad_header(HDR("{'descr': '<u2', %s, 'shape': (0, 2305843009213693952)}", fo), 0, MT_ERR_FORMAT, "too large");
+    expect_bad_header(HDR("{'descr': '<U268435456', %s, 'shape': (0, 8589934592)}", fo), 0, MT_ERR_FORMAT, "too large");
     expect_bad_header(HDR("{%s, 'fortran_order': 0, 'shape': ()}", f4), 4, MT_ERR_FORMAT, "not True or False");
     expect_bad_header(HDR("{%s, 'fortran_order': Falsey, 'shape': ()}", f4), 4, MT_ERR_FORMAT, "not True or False");
     expect_bad_header(HDR("{'descr': '<f3', %s, 'shape': ()}", fo), 3, MT_ERR_DTYPE, "3-byte float");
@@ -882,6 +893,10 @@ Test(npy, bad_headers, .init = npy_setup, .fini = npy_teardown)
                        MT_F64);
     expect_good_header(HDR("{'descr': '|u1', 'fortran_order': False, 'shape': (2,3)}"), 6, 2, s23, MT_U8);
     expect_good_header(HDR("{'descr': 'b1', 'fortran_order': False, 'shape': ()}"), 1, 0, NULL, MT_BOOL);
+    /* an empty array with big dims that fit is fine, in either order */
+    int64_t s0big[3] = { 1LL << 20, 0, 1LL << 30 };
+    expect_good_header(HDR("{%s, %s, 'shape': (1048576, 0, 1073741824)}", f4, fo), 0, 3, s0big, MT_F32);
+    expect_good_header(HDR("{%s, 'fortran_order': True, 'shape': (1048576, 0, 1073741824)}", f4), 0, 3, s0big, MT_F32);
 #undef HDR
 }
 

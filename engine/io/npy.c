@@ -250,7 +250,7 @@ typedef struct dict_reader {
     const unsigned char *begin, *p, *end;
     bool failed;
     mt_status code;
-    char error[256];
+    char error[512];
 } dict_reader;
 
 __attribute__((format(printf, 3, 4)))
@@ -463,6 +463,8 @@ static bool parse_descr(dict_reader *r, npy_header *h, const char *s)
     return dict_fail(r, MT_ERR_FORMAT, "unknown descr '%s'", s);
 }
 
+static bool is_string_kind(const npy_header *h);
+
 /* The dict; then the element and byte counts. */
 static bool dict_parse(dict_reader *r, npy_header *h)
 {
@@ -503,17 +505,15 @@ static bool dict_parse(dict_reader *r, npy_header *h)
     for (int k = 0; k < 3; k++)
         if (!seen[k]) return dict_fail(r, MT_ERR_FORMAT, "the header has no '%s'", keys[k]);
 
-    uint64_t numel = 1;
-    for (int d = 0; d < h->ndim; d++)
-        if (h->shape[d] == 0) numel = 0;
-    for (int d = 0; d < h->ndim && numel; d++) {
-        uint64_t s = (uint64_t)h->shape[d];
-        if (numel > (uint64_t)INT64_MAX / s) return dict_fail(r, MT_ERR_FORMAT, "the shape is too large");
-        numel *= s;
-    }
-    if (numel > (uint64_t)INT64_MAX / h->itemsize) return dict_fail(r, MT_ERR_FORMAT, "the shape is too large");
-    h->numel = numel;
-    h->nbytes = numel * h->itemsize;
+    /* The element count, checked as for any tensor: a 0 dim does not excuse
+       the others (the strides, and the Fortran walk, are their product), and
+       the bytes must fit in the file's element size and in the tensor's. */
+    size_t es = (size_t)h->itemsize;
+    if (!is_string_kind(h) && mt_dtype_size(h->dtype) > es) es = mt_dtype_size(h->dtype);
+    int64_t numel = mt_shape_check("header", h->ndim, h->shape, es);
+    if (numel < 0) return dict_fail(r, MT_ERR_FORMAT, "%s", mt_last_error());
+    h->numel = (uint64_t)numel;
+    h->nbytes = h->numel * h->itemsize;
     return true;
 }
 
