@@ -338,8 +338,27 @@ mt_tensor *mt_empty(mt_dtype dtype, int ndim, const int64_t *shape)
     return tensor_new("empty", mt_default_device(), dtype, ndim, shape);
 }
 
+/* Whether value converts to dtype (C's conversion of a double to an integer
+   type is undefined outside its range; PyTorch refuses these too). Fractions
+   truncate toward zero, as in PyTorch; bools take any value (nonzero: true). */
+static bool value_fits(const char *op, mt_dtype dtype, double value)
+{
+    bool fits;   /* the values that truncate into the type (NaN fits none) */
+    switch (dtype) {
+    case MT_I32: fits = value > -0x1p31 - 1 && value < 0x1p31; break;
+    case MT_I64: fits = value >= -0x1p63 && value < 0x1p63; break;
+    case MT_U8: fits = value > -1 && value < 256; break;
+    default: return true;
+    }
+    if (!fits)
+        mt_set_error(MT_ERR_ARGUMENT, "%s: value %.17g cannot be converted to %s without overflow", op, value,
+                     mt_dtype_name(dtype));
+    return fits;
+}
+
 static mt_tensor *full(const char *op, mt_dtype dtype, int ndim, const int64_t *shape, double value)
 {
+    if ((unsigned)dtype < MT_DTYPE_COUNT && !value_fits(op, dtype, value)) return NULL;
     mt_tensor *t = tensor_new(op, mt_default_device(), dtype, ndim, shape);
     if (t) mt_backend_of(t)->fill(dtype, mt_numel(t), mt_ptr(t), value);
     return t;
@@ -382,6 +401,9 @@ mt_tensor *mt_arange(mt_dtype dtype, double start, double end, double step)
         return NULL;
     }
     int64_t n = count > 0 ? (int64_t)count : 0;
+    if ((unsigned)dtype < MT_DTYPE_COUNT && n > 0 &&
+        (!value_fits("arange", dtype, start) || !value_fits("arange", dtype, start + (double)(n - 1) * step)))
+        return NULL;
     mt_tensor *t = tensor_new("arange", mt_default_device(), dtype, 1, &n);
     if (t) mt_backend_of(t)->arange(dtype, n, start, step, mt_ptr(t));
     return t;
@@ -735,6 +757,7 @@ void mt_print(const mt_tensor *t, FILE *f)
 mt_status mt_fill_(mt_tensor *t, double value)
 {
     if (!t) return mt_set_error(MT_ERR_ARGUMENT, "fill_: tensor is NULL");
+    if (!value_fits("fill_", t->dtype, value)) return mt_last_status();
     if (mt_is_contiguous(t)) {
         mt_backend_of(t)->fill(t->dtype, mt_numel(t), mt_ptr(t), value);
         return MT_OK;

@@ -6,10 +6,12 @@
  * with one helper (mt_shape_check): an overflow is MT_ERR_SHAPE naming the
  * function and the shape, never a short buffer or a wrapped element count.
  * Found by abuse tests: mt_empty(MT_F32, MT_SHAPE(1LL << 62)) used to give
- * a 0-byte buffer that mt_full then filled.
+ * a 0-byte buffer that mt_full then filled. Values given to an integer
+ * dtype (full, fill_, arange) must fit it too.
  */
 #include "harness.h"
 
+#include <math.h>
 #include <string.h>
 
 #define BIG (1LL << 62)
@@ -123,4 +125,30 @@ Test(shape_limits, large_but_valid_shapes_still_work, .init = mt_test_setup, .fi
     cr_assert_eq(mt_last_status(), MT_ERR_MEMORY, "INT64_MAX bytes pass the check and fail to allocate: %s", mt_last_error());
     cr_assert_null(mt_empty(MT_I32, 1, &big));
     cr_assert_eq(mt_last_status(), MT_ERR_SHAPE, "%s", mt_last_error());
+}
+
+/* The same for values: a double outside an integer dtype's range has no
+   conversion (C leaves it undefined; PyTorch refuses it). Fractions truncate. */
+Test(shape_limits, integer_fill_values_out_of_range, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    cr_assert_null(mt_full(MT_I64, MT_SHAPE(2), 0x1p63));
+    cr_assert(strstr(mt_last_error(), "full: value 9.2233720368547758e+18 cannot be converted to i64 without overflow"),
+              "%s", mt_last_error());
+    cr_assert_null(mt_full(MT_I32, MT_SHAPE(2), NAN));
+    cr_assert_eq(mt_last_status(), MT_ERR_ARGUMENT);
+    cr_assert_null(mt_full(MT_U8, MT_SHAPE(2), 256));
+    cr_assert_null(mt_full(MT_U8, MT_SHAPE(2), -1));
+    cr_assert_null(mt_full(MT_I32, MT_SHAPE(2), 2147483648.0));
+    cr_assert_null(mt_arange(MT_I32, 0, 4e9, 1e9));
+    cr_assert(strstr(mt_last_error(), "arange: value 3000000000 cannot"), "the last element is checked: %s", mt_last_error());
+    mt_tensor *t = mt_zeros(MT_I64, MT_SHAPE(2));
+    cr_assert_eq(mt_fill_(t, INFINITY), MT_ERR_ARGUMENT);
+    cr_assert_eq(mt_get(t, (int64_t[]){ 0 }), 0, "a refused fill changes nothing");
+    /* the edges that fit */
+    cr_assert_eq(mt_get(mt_full(MT_I64, MT_SHAPE(1), -0x1p63), (int64_t[]){ 0 }), -0x1p63);
+    cr_assert_eq(mt_get(mt_full(MT_I32, MT_SHAPE(1), -2147483648.9), (int64_t[]){ 0 }), -2147483648.0);
+    cr_assert_eq(mt_get(mt_full(MT_U8, MT_SHAPE(1), 255.5), (int64_t[]){ 0 }), 255);
+    cr_assert_eq(mt_get(mt_full(MT_BOOL, MT_SHAPE(1), 1e300), (int64_t[]){ 0 }), 1);
+    cr_assert_eq(mt_fill_(t, 2.9), MT_OK);
+    cr_assert_eq(mt_get(t, (int64_t[]){ 1 }), 2);
 }
