@@ -1251,6 +1251,8 @@ static mt_status commit_temp(const npy_where *w, const char *tmp, bool sync)
    path is untouched and no temporary file is left. */
 static mt_status write_atomic(const npy_where *w, const void *data, size_t size, bool sync)
 {
+    /* a killed writer's leftovers (a bulk no-sync writer cleans its folder once instead) */
+    if (sync) mt_remove_stale_temps_of(w->path);
     char *tmp = mt_temp_name(w->path);
     if (!tmp) return npy_error(w, MT_ERR_MEMORY, "out of memory");
     FILE *f = fopen(tmp, "wb");
@@ -1351,6 +1353,7 @@ mt_status mt_npz_save(const char *path, mt_tensor_list tensors, bool compressed)
     }
     if (n == 0) return write_atomic(&w, empty_zip, sizeof empty_zip, true);   /* libzip writes no empty archive */
 
+    mt_remove_stale_temps_of(path);
     char *tmp = mt_temp_name(path);
     if (!tmp) return npy_error(&w, MT_ERR_MEMORY, "out of memory");
     int code = 0;

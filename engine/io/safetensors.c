@@ -1047,6 +1047,7 @@ static bool write_tensor(FILE *f, const st_out *o, bool le, const char **what)
  */
 static mt_status st_write_file(const char *path, const strbuf *header, const st_out *outs, int n)
 {
+    mt_remove_stale_temps_of(path);   /* a killed writer's leftovers */
     char *tmp = mt_temp_name(path);
     if (!tmp) return ST_ERR(MT_ERR_MEMORY, path, "out of memory");
 
