@@ -95,10 +95,11 @@ run_fuzzers() {       # dir
         [ -x "$exe" ] && [ -f "$exe" ] || continue
         t="${exe##*/fuzz_}"
         log="$dir/$t.log"
-        local seeds=("tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t")
+        local seeds=("tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t") dict=tests/fuzz/safetensors.dict
         if [ "$t" = npy ]; then seeds+=(tests/fixtures/npy); fi
+        case "$t" in npy|npz) dict=tests/fuzz/npy.dict ;; esac
         mkdir -p "$dir/work/$t" "$dir/crashes/$t"
-        if ! OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 \
+        if ! OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -dict="$dict" \
                 -print_final_stats=1 -artifact_prefix="$dir/crashes/$t/" "$dir/work/$t" "${seeds[@]}" >"$log" 2>&1; then
             tail -n 60 "$log"
             echo "run.sh: fuzz_$t failed: the input is in $dir/crashes/$t/ (see $log); docs/fuzzing.md says how to make it a regression" >&2

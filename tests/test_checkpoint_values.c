@@ -13,7 +13,6 @@
  *   "optim.lr" (metadata)            a finite decimal number >= 0
  */
 #include "harness.h"
-#include "engine/serialize.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -50,9 +49,11 @@ typedef struct rig {
 static rig rig_new(double lr)
 {
     rig r;
-    r.net = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, (mt_bn_opts){ 0 }));
+    r.net = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, MT_BN_DEFAULTS));
     r.params = mt_parameters(r.net);
-    r.opt = mt_adam(r.params, (mt_adam_opts){ .lr = lr });
+    mt_adam_opts o = MT_ADAM_DEFAULTS;
+    o.lr = lr;
+    r.opt = mt_adam(r.params, o);
     cr_assert(r.net && r.opt, "%s", mt_last_error());
     mt_generator gen = mt_generator_new(7);
     for (int s = 0; s < 2; s++) {

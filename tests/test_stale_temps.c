@@ -120,7 +120,7 @@ Test(stale_temps, checkpoint_save_removes_its_own_dead_leftovers, .init = stale_
 
     mt_module *net = mt_nn_linear(3, 2, true);
     mt_tensor_list params = mt_parameters(net);
-    mt_optimizer *opt = mt_adam(params, (mt_adam_opts){ 0 });
+    mt_optimizer *opt = mt_adam(params, MT_ADAM_DEFAULTS);
     cr_assert_eq(mt_checkpoint_save(path_of("ckpt.safetensors"), net, opt), MT_OK, "%s", mt_last_error());
 
     cr_assert(!exists(dead_tmp), "a dead writer's temporary file stayed: %s", dead_tmp);

@@ -20,7 +20,7 @@
 #ifndef MT_FUZZ_COMMON_H
 #define MT_FUZZ_COMMON_H
 
-#include "engine/mytorch.h"
+#include "mytorch/mytorch.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -121,10 +121,13 @@ static inline fuzz_rig fuzz_rig_new(bool amsgrad)
 {
     fuzz_rig r;
     mt_manual_seed(1);
-    r.net = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, (mt_bn_opts){ 0 }));
+    r.net = mt_nn_sequential(mt_nn_linear(3, 2, true), mt_nn_batch_norm1d(2, MT_BN_DEFAULTS));
     FUZZ_CHECK(r.net != NULL, "%s", mt_last_error());
     r.params = mt_parameters(r.net);
-    r.opt = mt_adam(r.params, (mt_adam_opts){ .lr = 0.01, .amsgrad = amsgrad });
+    mt_adam_opts o = MT_ADAM_DEFAULTS;
+    o.lr = 0.01;
+    o.amsgrad = amsgrad;
+    r.opt = mt_adam(r.params, o);
     FUZZ_CHECK(r.opt != NULL, "%s", mt_last_error());
     return r;
 }

@@ -1,5 +1,5 @@
 /*
- * fuzz_npy.c - the .npy reader (engine/npy.c) on any bytes.
+ * fuzz_npy.c - the .npy reader (engine/io/npy.c) on any bytes.
  *
  * Each input is read four ways: as numbers and as strings, from memory
  * (mt_npy_load_buffer) and from a file (mt_npy_load, which reads the header

@@ -1,5 +1,5 @@
 /*
- * fuzz_npz.c - the .npz reader (engine/npy.c, through libzip) on any member.
+ * fuzz_npz.c - the .npz reader (engine/io/npy.c, through libzip) on any member.
  *
  * The first byte of an input chooses how it is packed, the rest is a member:
  *   bit 7 set     the rest is the whole .npz file (the zip layer itself);

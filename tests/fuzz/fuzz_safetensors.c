@@ -1,5 +1,5 @@
 /*
- * fuzz_safetensors.c - the safetensors reader (engine/safetensors.c) on any
+ * fuzz_safetensors.c - the safetensors reader (engine/io/safetensors.c) on any
  * bytes, as a file.
  *
  * The checks, beyond the sanitizers': mt_safetensors_read_metadata (the
