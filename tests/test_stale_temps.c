@@ -154,7 +154,9 @@ Test(stale_temps, every_durable_writer_cleans_its_target, .init = stale_setup, .
     cr_assert_eq(mt_npy_save_strings(path_of("s.npy"), 2, strings), MT_OK, "%s", mt_last_error());
     cr_assert_eq(mt_npz_save(path_of("z.npz"), (mt_tensor_list){ 1, &item }, true), MT_OK, "%s", mt_last_error());
     cr_assert_eq(mt_npz_save(path_of("e.npz"), (mt_tensor_list){ 0, NULL }, false), MT_OK, "%s", mt_last_error());
-    cr_assert_eq(mt_module_save(mt_nn_linear(2, 2, false), path_of("m.safetensors")), MT_OK, "%s", mt_last_error());
+    mt_module *lin = mt_nn_linear(2, 2, false);
+    cr_assert_eq(mt_module_save(lin, path_of("m.safetensors")), MT_OK, "%s", mt_last_error());
+    mt_module_free(lin);
     for (int i = 0; i < 5; i++) {
         cr_assert(!exists(dead_tmps[i]), "%s: the dead writer's file stayed", targets[i].name);
         cr_assert(exists(live_tmps[i]), "%s: the live writer's file was removed", targets[i].name);

@@ -64,6 +64,8 @@
 /* The longest header read (1 MiB). A header of the dtypes mytorch reads is
    a few hundred bytes; NumPy itself refuses more than 10000 by default. */
 #define NPY_MAX_HEADER ((uint64_t)1 << 20)
+/* The first buffer for an .npz member (it grows as its bytes arrive). */
+#define NPZ_FIRST_CHUNK ((uint64_t)1 << 20)
 /* The longest string (descr, key) of a header. */
 #define NPY_MAX_TOKEN 64
 /* The most characters of a string dtype ('<U{n}', '|S{n}'). */
@@ -1086,19 +1088,32 @@ static mt_status npz_read_member(mt_npz *npz, const char *name, const char **mem
     if (!(sb.valid & ZIP_STAT_SIZE)) return npy_error(&w, MT_ERR_FORMAT, "its size is unknown");
     if (sb.size >= SIZE_MAX)
         return npy_error(&w, MT_ERR_MEMORY, "out of memory for its %" PRIu64 " bytes", (uint64_t)sb.size);
-    unsigned char *data = malloc((size_t)sb.size + 1);
+    /* The buffer grows as the bytes arrive (from 1 MiB), so that an entry
+       claiming more than the archive holds costs no large allocation; one
+       byte more than the entry says catches a member longer than that. */
+    uint64_t want = (uint64_t)sb.size + 1, cap = want < NPZ_FIRST_CHUNK ? want : NPZ_FIRST_CHUNK;
+    unsigned char *data = malloc((size_t)cap);
     if (!data) return npy_error(&w, MT_ERR_MEMORY, "out of memory for its %" PRIu64 " bytes", (uint64_t)sb.size);
     zip_file_t *zf = zip_fopen_index(npz->zip, (zip_uint64_t)index, 0);
     if (!zf) {
         free(data);
         return zip_failed(&w, MT_ERR_FORMAT, "cannot open it", zip_get_error(npz->zip));
     }
-    /* Read until libzip reports the end: only then has it checked the CRC.
-       The extra byte of the buffer catches a member longer than its entry. */
+    /* Read until libzip reports the end: only then has it checked the CRC. */
     uint64_t got = 0;
     mt_status st = MT_OK;
     for (;;) {
-        zip_int64_t r = zip_fread(zf, data + got, sb.size + 1 - got);
+        if (got == cap && cap < want) {
+            uint64_t grown = cap > want / 2 ? want : 2 * cap;
+            unsigned char *bigger = realloc(data, (size_t)grown);
+            if (!bigger) {
+                st = npy_error(&w, MT_ERR_MEMORY, "out of memory for its %" PRIu64 " bytes", (uint64_t)sb.size);
+                break;
+            }
+            data = bigger;
+            cap = grown;
+        }
+        zip_int64_t r = zip_fread(zf, data + got, cap - got);
         if (r < 0) {
             st = zip_failed(&w, MT_ERR_FORMAT, "cannot read it", zip_file_get_error(zf));
             break;
