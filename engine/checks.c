@@ -76,6 +76,8 @@ bool mt_broadcast_shapes(const char *op, int n, mt_tensor *const *ts, int *out_n
             return false;
         }
     }
+    /* each input's shape fits, but together they may not: (2^40, 1) and (1, 2^40) */
+    if (mt_shape_check(op, nd, out_shape, 1) < 0) return false;
     *out_ndim = nd;
     return true;
 }

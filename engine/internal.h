@@ -195,9 +195,16 @@ mt_tensor *mt_scalar_like(const mt_tensor *like, double value);
 mt_tensor *mt_new_view(const mt_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset);
 /* Pointer to element 0 of t on its device. */
 void *mt_ptr(const mt_tensor *t);
-/* Contiguous strides for shape. */
+/* Contiguous strides for shape (a shape mt_shape_check accepted). */
 void mt_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+/* The product of the dims of a shape already checked (a tensor's own shape). */
 int64_t mt_shape_numel(int ndim, const int64_t *shape);
+/* The checked product, for any shape from outside (arguments, files): the
+   number of elements, or -1 with an MT_ERR_SHAPE error naming op and the
+   shape when ndim is out of range, a dim is negative, or the product of the
+   nonzero dims, or that product times elem_size bytes, overflows. Every
+   tensor constructor and every file reader calls it. */
+int64_t mt_shape_check(const char *op, int ndim, const int64_t *shape, size_t elem_size);
 /* An owned alias of t (same storage and geometry, no autograd state): how a
    result leaves an inner scope. */
 mt_tensor *mt_alias_owned(const mt_tensor *t);

@@ -17,10 +17,15 @@ static _Thread_local mt_status last_status = MT_OK;
 
 mt_status mt_set_error(mt_status code, const char *fmt, ...)
 {
+    /* Formatted aside first: callers wrap the previous message,
+       mt_set_error(st, "load: %s", mt_last_error()), and vsnprintf into the
+       buffer it reads from garbles the text (and is undefined behaviour). */
+    char text[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    memcpy(last_error, text, sizeof last_error);
     last_status = code;
     return code;
 }

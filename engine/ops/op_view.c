@@ -86,13 +86,13 @@ static bool infer_shape(const char *op, const mt_tensor *x, int ndim, const int6
         return false;
     }
     int infer = -1;
-    int64_t known = 1;
     for (int d = 0; d < ndim; d++) {
-        if (shape[d] == -1 && infer < 0) { infer = d; continue; }
+        if (shape[d] == -1 && infer < 0) { infer = d; out[d] = 1; continue; }
         if (shape[d] < 0) { mt_set_error(MT_ERR_SHAPE, "%s: invalid size %" PRId64 " at dim %d", op, shape[d], d); return false; }
-        known *= shape[d];
         out[d] = shape[d];
     }
+    int64_t known = mt_shape_check(op, ndim, out, mt_dtype_size(x->dtype));   /* the -1 counted as 1 */
+    if (known < 0) return false;
     int64_t n = mt_numel(x);
     char s[128];
     if (infer >= 0) {
@@ -394,6 +394,7 @@ mt_tensor *mt_expand(mt_tensor *x, int ndim, const int64_t *shape)
                            mt_shape_str(x, s, sizeof s), want, d);
         }
     }
+    if (mt_shape_check("expand", ndim, oshape, mt_dtype_size(x->dtype)) < 0) return NULL;
     mt_tensor *y = mt_new_view(x, ndim, oshape, ostride, x->offset);
     return mt_node_commit(mt_node_new(&expand_op, y, 1, &x), y);
 }
