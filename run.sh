@@ -10,8 +10,10 @@
 #                     baseline; options go to the train command (e.g. --epochs 10, --device cuda)
 #   ./run.sh spirals [options]   build, then `mytorch train spirals` (the first demo: seconds)
 #   ./run.sh test     install what is missing, then everything CI checks (.ci/run runs this):
-#                     the layer check (scripts/check_layers.sh), Release build + test suite, ASan/UBSan Debug build + test suite,
-#                     examples, and an install check (find_package and pkg-config consumers)
+#                     the layer check (scripts/check_layers.sh), Release build + test suite,
+#                     a bounded fuzzing run of each libFuzzer target (when clang is here;
+#                     docs/fuzzing.md), ASan/UBSan Debug build + test suite, examples,
+#                     and an install check (find_package and pkg-config consumers)
 #   ./run.sh build    install what is missing, build (Release) into build/
 #   ./run.sh bench NAME [options]   build, then `mytorch bench NAME [options]`
 #
@@ -20,7 +22,8 @@
 # flite1-dev libespeak-ng-dev libfftw3-dev libsamplerate0-dev fortunes-min wordnet-base (the speech data generator).
 # Environment: JOBS (parallel build jobs, default: number of cores),
 #              BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
-#              DEMO_DATA (the demo's corpus, default data/speech-default).
+#              DEMO_DATA (the demo's corpus, default data/speech-default),
+#              FUZZ_SECONDS (each fuzz target's run in ./run.sh test, default 20).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -75,6 +78,35 @@ run_suite() {         # dir
         rc=1
     fi
     return "$rc"
+}
+
+# Bounded fuzzing (docs/fuzzing.md): each libFuzzer program the build made
+# (dir/fuzz/fuzz_<target>, clang's) runs for FUZZ_SECONDS from its kept seeds;
+# new inputs go to dir/fuzz/work/<target>, never into tests/fuzz. A crash, a
+# leak, a sanitizer report or a failed check fails the step, and the input
+# that did it is left in dir/fuzz/crashes/<target>/.
+run_fuzzers() {       # dir
+    local dir="$1/fuzz" secs="${FUZZ_SECONDS:-20}" exe t log
+    if ! compgen -G "$dir/fuzz_*" >/dev/null; then
+        echo "fuzzing skipped: no clang that links -fsanitize=fuzzer (apt-get install clang libclang-rt-14-dev)"
+        return 0
+    fi
+    for exe in "$dir"/fuzz_*; do
+        [ -x "$exe" ] && [ -f "$exe" ] || continue
+        t="${exe##*/fuzz_}"
+        log="$dir/$t.log"
+        local seeds=("tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t") dict=tests/fuzz/safetensors.dict
+        if [ "$t" = npy ]; then seeds+=(tests/fixtures/npy); fi
+        case "$t" in npy|npz) dict=tests/fuzz/npy.dict ;; esac
+        mkdir -p "$dir/work/$t" "$dir/crashes/$t"
+        if ! OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -dict="$dict" \
+                -print_final_stats=1 -artifact_prefix="$dir/crashes/$t/" "$dir/work/$t" "${seeds[@]}" >"$log" 2>&1; then
+            tail -n 60 "$log"
+            echo "run.sh: fuzz_$t failed: the input is in $dir/crashes/$t/ (see $log); docs/fuzzing.md says how to make it a regression" >&2
+            return 1
+        fi
+        echo "fuzz_$t: $(grep -o 'number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') inputs in $secs s, no crash"
+    done
 }
 
 cmd_build() {
@@ -177,8 +209,12 @@ cmd_test() {
     done
     echo "examples: all ran"
 
+    say "fuzzing: each target ${FUZZ_SECONDS:-20} s (docs/fuzzing.md)"
+    run_fuzzers "$BUILD_DIR"
+
     say "ASan + UBSan Debug build + test suite ($ASAN_BUILD_DIR)"
-    configure_build "$ASAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DMYTORCH_SANITIZE=ON -DMYTORCH_EXAMPLES=ON
+    # the fuzz programs are built once, by the Release build above
+    configure_build "$ASAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DMYTORCH_SANITIZE=ON -DMYTORCH_EXAMPLES=ON -DMYTORCH_FUZZ=OFF
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     run_suite "$ASAN_BUILD_DIR"

@@ -13,9 +13,12 @@
 #     host/cuda_backend.c see the toolkit's headers, libmytorch links cudart
 #     statically (it loads the driver, libcuda, lazily: the library loads and
 #     runs on machines without a GPU; cuBLAS is loaded with dlopen once a GPU
-#     is found), and a generated header lists
-#     the wrappers (MT_CUDA_FN(<name>)) that kernels/cuda/*.cu define, so that
-#     host/cuda_backend.c points only at wrappers that exist.
+#     is found).
+#  4. always, a generated header (mytorch_cuda_wrappers.h) lists the wrappers
+#     (MT_CUDA_FN(<name>)) that kernels/cuda/*.cu define, as MT_CUDA_HAS_<name>,
+#     so that the tables of host/cuda_backend.c and host/cuda_emu_backend.c
+#     (generated from kernels/kernel_entries.h) point only at wrappers that
+#     exist and leave the other entries NULL (a partial backend).
 #
 # Included by CMakeLists.txt once the library and test targets exist. Also run
 # as a script (cmake -DOUT=... -DSOURCES=... -P cmake/cuda.cmake) to write
@@ -55,27 +58,32 @@ include(CheckLanguage)
 check_language(CXX)
 file(GLOB MYTORCH_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cu)
 
+# ---------------------------------------------------------------- the wrappers that exist
+# MT_CUDA_HAS_<name> for every wrapper the .cu files define, for the cuda and
+# cuda-emu tables. Without a C++ compiler neither nvcc nor the emulator builds
+# kernels: the header then lists none.
+set(MYTORCH_CUDA_GENERATED ${CMAKE_CURRENT_BINARY_DIR}/cuda_generated)
+set(wrapper_sources "")
+if(CMAKE_CXX_COMPILER)
+  set(wrapper_sources ${MYTORCH_CUDA_SOURCES})
+endif()
+string(REPLACE ";" "|" wrapper_sources_arg "${wrapper_sources}")
+add_custom_command(
+  OUTPUT ${MYTORCH_CUDA_GENERATED}/mytorch_cuda_wrappers.h
+  COMMAND ${CMAKE_COMMAND} "-DOUT=${MYTORCH_CUDA_GENERATED}/mytorch_cuda_wrappers.h"
+          "-DSOURCES=${wrapper_sources_arg}" -P ${CMAKE_CURRENT_LIST_FILE}
+  DEPENDS ${wrapper_sources} ${CMAKE_CURRENT_LIST_FILE}
+  COMMENT "Listing the CUDA kernel wrappers for host/cuda_backend.c and host/cuda_emu_backend.c"
+  VERBATIM)
+target_sources(mytorch_host PRIVATE ${MYTORCH_CUDA_GENERATED}/mytorch_cuda_wrappers.h)
+target_include_directories(mytorch_host PRIVATE ${MYTORCH_CUDA_GENERATED})
+
 # ---------------------------------------------------------------- the cuda backend's host side
 if(MYTORCH_HAVE_CUDA)
   set(MYTORCH_CUDA_HOST_SOURCES
     ${CMAKE_CURRENT_SOURCE_DIR}/host/cuda_runtime.c ${CMAKE_CURRENT_SOURCE_DIR}/host/cuda_backend.c)
-  set(MYTORCH_CUDA_GENERATED ${CMAKE_CURRENT_BINARY_DIR}/cuda_generated)
-  # Without a C++ compiler nvcc builds no kernels: the table then has none.
-  set(wrapper_sources "")
-  if(CMAKE_CXX_COMPILER)
-    set(wrapper_sources ${MYTORCH_CUDA_SOURCES})
-  endif()
-  string(REPLACE ";" "|" wrapper_sources_arg "${wrapper_sources}")
-  add_custom_command(
-    OUTPUT ${MYTORCH_CUDA_GENERATED}/mytorch_cuda_wrappers.h
-    COMMAND ${CMAKE_COMMAND} "-DOUT=${MYTORCH_CUDA_GENERATED}/mytorch_cuda_wrappers.h"
-            "-DSOURCES=${wrapper_sources_arg}" -P ${CMAKE_CURRENT_LIST_FILE}
-    DEPENDS ${wrapper_sources} ${CMAKE_CURRENT_LIST_FILE}
-    COMMENT "Listing the CUDA kernel wrappers for host/cuda_backend.c"
-    VERBATIM)
-  target_sources(mytorch_host PRIVATE ${MYTORCH_CUDA_GENERATED}/mytorch_cuda_wrappers.h)
   set_source_files_properties(${MYTORCH_CUDA_HOST_SOURCES} PROPERTIES
-    INCLUDE_DIRECTORIES "${CUDAToolkit_INCLUDE_DIRS};${MYTORCH_CUDA_GENERATED}")
+    INCLUDE_DIRECTORIES "${CUDAToolkit_INCLUDE_DIRS}")
   # where host/cuda_runtime.c looks for cuBLAS if the loader does not find it
   set_property(SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/host/cuda_runtime.c APPEND PROPERTY
     COMPILE_DEFINITIONS "MYTORCH_CUDA_LIBRARY_DIR=\"${CUDAToolkit_LIBRARY_DIR}\"")

@@ -74,9 +74,7 @@ mt_node *mt_node_new_n(const mt_op_def_n *op, int n_inputs, mt_tensor *const *in
 mt_tensor *mt_node_save(mt_node *node, int slot, mt_tensor *t)
 {
     if (!node || !t) return t;
-    mt_runtime_scope_forget(t->scope_slot);
-    t->scope_slot = -1;
-    t->kept = false;
+    mt_unscope(t);
     if (node->saved[slot]) mt_free(node->saved[slot]);
     node->saved[slot] = t;
     return t;
@@ -111,10 +109,7 @@ void mt_set_tangent(mt_tensor *t, mt_tensor *tangent)
     if (t->tangent) mt_free(t->tangent);
     t->tangent = NULL;
     if (!tangent) return;
-    mt_runtime_scope_forget(tangent->scope_slot);
-    tangent->scope_slot = -1;
-    tangent->kept = false;
-    t->tangent = tangent;
+    t->tangent = mt_unscope(tangent);
 }
 
 /* The outputs' tangents from the inputs' (op->jvp, or op_n->jvp_n for several
@@ -292,9 +287,7 @@ static mt_status accumulate_into(mt_tensor *holder, mt_tensor *g)
         if (!copy) return mt_last_status();
         mt_status st = mt_copy_(copy, g);
         if (st != MT_OK) { mt_free(copy); return st; }
-        mt_runtime_scope_forget(copy->scope_slot);
-        copy->scope_slot = -1;
-        holder->grad = copy;
+        holder->grad = mt_unscope(copy);
         return MT_OK;
     }
     return mt_add_inplace(holder->grad, g);

@@ -76,6 +76,8 @@ bool mt_broadcast_shapes(const char *op, int n, mt_tensor *const *ts, int *out_n
             return false;
         }
     }
+    /* each input's shape fits, but together they may not: (2^40, 1) and (1, 2^40) */
+    if (mt_shape_check(op, nd, out_shape, 1) < 0) return false;
     *out_ndim = nd;
     return true;
 }
@@ -83,45 +85,20 @@ bool mt_broadcast_shapes(const char *op, int n, mt_tensor *const *ts, int *out_n
 void mt_loop_build(mt_loop *loop, const mt_tensor *out, int n, mt_tensor *const *inputs)
 {
     memset(loop, 0, sizeof *loop);
-    int nd = out->ndim, nops = n + 1;
-    int64_t shape[MT_MAX_DIMS], stride[4][MT_MAX_DIMS];
+    int nd = out->ndim;
+    loop->ndim = nd;
     for (int d = 0; d < nd; d++) {
-        shape[d] = out->shape[d];
-        stride[0][d] = out->stride[d];
+        loop->shape[d] = out->shape[d];
+        loop->stride[0][d] = out->stride[d];
         for (int k = 0; k < n; k++) {
             const mt_tensor *t = inputs[k];
             int td = d - (nd - t->ndim);
-            stride[k + 1][d] = (td < 0 || t->shape[td] == 1) ? 0 : t->stride[td];
+            loop->stride[k + 1][d] = (td < 0 || t->shape[td] == 1) ? 0 : t->stride[td];
         }
     }
-    /* Drop size-1 dims, then merge neighbours d-1, d whenever every operand
-       steps over d-1 exactly as a run of d: fewer, longer rows. */
-    int m = 0;
-    for (int d = 0; d < nd; d++) {
-        if (shape[d] == 1) continue;
-        if (m > 0) {
-            bool mergeable = true;
-            for (int k = 0; k < nops; k++)
-                if (loop->stride[k][m - 1] != stride[k][d] * shape[d]) { mergeable = false; break; }
-            if (mergeable) {
-                loop->shape[m - 1] *= shape[d];
-                for (int k = 0; k < nops; k++) loop->stride[k][m - 1] = stride[k][d];
-                continue;
-            }
-        }
-        loop->shape[m] = shape[d];
-        for (int k = 0; k < nops; k++) loop->stride[k][m] = stride[k][d];
-        m++;
-    }
-    loop->ndim = m;
-    if (m == 0 && mt_shape_numel(nd, shape) == 1) {   /* a single element */
-        loop->ndim = 1;
-        loop->shape[0] = 1;
-    }
-    if (mt_shape_numel(nd, shape) == 0) {             /* nothing to do */
-        loop->ndim = 1;
-        loop->shape[0] = 0;
-    }
+    /* size-1 dims dropped, neighbours every operand walks as one run merged
+       (kernels/loop.h, shared with the CUDA wrappers) */
+    (void)mt_loop_merge(loop, n + 1);
 }
 
 mt_status mt_add_inplace(mt_tensor *dst, const mt_tensor *src)
@@ -136,7 +113,8 @@ mt_status mt_add_inplace(mt_tensor *dst, const mt_tensor *src)
     mt_loop loop;
     mt_tensor *ins[2] = { dst, s };
     mt_loop_build(&loop, dst, 2, ins);
-    mt_backend_of(dst)->binary(MT_BINARY_ADD, dst->dtype, &loop, mt_ptr(dst), mt_ptr(dst), mt_ptr(s));
+    mt_status st = mt_run_kernel("add_", dst, binary, MT_BINARY_ADD, dst->dtype, &loop, mt_ptr(dst), mt_ptr(dst),
+                                 mt_ptr(s));
     mt_free_temp(s, src);
-    return MT_OK;
+    return st;
 }

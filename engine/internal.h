@@ -5,9 +5,11 @@
  *
  * Writing an op (see op_elementwise.c for the pattern):
  *
+ *   MT_OP_DEF(exp_op, "exp", exp_vjp, exp_jvp);          // registered for the coverage test
  *   mt_tensor *mt_exp(mt_tensor *x) {
  *       if (!mt_check_float("exp", x)) return NULL;
- *       mt_tensor *y = <compute through mt_backend_of(x)>;
+ *       mt_tensor *y = mt_new_tensor(...);
+ *       if (mt_run_kernel("exp", x, unary, MT_UNARY_EXP, ...) != MT_OK) { mt_free(y); return NULL; }
  *       mt_node *node = mt_node_new(&exp_op, y, 1, &x);   // NULL if neither tape nor tangent
  *       return mt_node_commit(node, y);                    // runs the jvp, attaches the node
  *   }
@@ -58,6 +60,24 @@ typedef struct mt_op_def_n {
     mt_status (*vjp_n)(mt_node *node, mt_tensor *const *grad_outs, mt_tensor **grads);
     mt_status (*jvp_n)(mt_node *node, mt_tensor *const *tangents, mt_tensor **out_tangents);
 } mt_op_def_n;
+
+/* Defines op definition `var` (static const mt_op_def var = { name, vjp, jvp })
+   and registers it in the list of every op definition, a linker section that
+   mt_op_defs() reads: the op-coverage test (tests/test_op_coverage.c) checks
+   that each has a harness case on every backend. Every op definition is
+   written with it (scripts/check_layers.sh fails on one that is not). */
+#define MT_OP_DEF(var, ...)                                                                  \
+    static const mt_op_def var = { __VA_ARGS__ };                                            \
+    static const mt_op_def *const var##_registered_                                          \
+        __attribute__((used, section("mt_op_defs"), aligned(sizeof(void *)))) = &var
+/* The same for an op with several outputs: registers var.base. */
+#define MT_OP_DEF_N(var, ...)                                                                \
+    static const mt_op_def_n var = { __VA_ARGS__ };                                          \
+    static const mt_op_def *const var##_registered_                                          \
+        __attribute__((used, section("mt_op_defs"), aligned(sizeof(void *)))) = &var.base
+/* Every op definition of the library (MT_OP_DEF, MT_OP_DEF_N: the base of
+   an op with several outputs), in no particular order. */
+const mt_op_def *const *mt_op_defs(size_t *count);
 
 struct mt_node {
     const mt_op_def *op;
@@ -125,8 +145,47 @@ bool mt_check_same_dtype(const char *op, const mt_tensor *a, const mt_tensor *b)
 /* Normalizes dim (negative counts from the end) into [0, ndim); -1 + error if out of range. */
 int mt_wrap_dim(const char *op, int dim, int ndim);
 
-/* ---------------------------------------------------------------- allocation and layout */
+/* ---------------------------------------------------------------- kernels */
 const mt_backend *mt_backend_of(const mt_tensor *t);
+
+/*
+ * Every call of a backend kernel goes through these. A backend may lack an
+ * entry (a partial backend), and a kernel may fail (a dtype it has no code
+ * for, its scratch memory, a launch); either way the op fails with an error
+ * naming the op, the entry and the device:
+ *
+ *   if (mt_run_kernel("softmax", x, softmax, log, x->dtype, outer, n, inner, px, py) != MT_OK) {
+ *       mt_free(y);          // the op's partial results
+ *       return NULL;
+ *   }
+ *
+ * mt_run_kernel(op, t, entry, args...) runs the backend entry `entry` of t's
+ * device with args and returns MT_OK, or records the error and returns its
+ * status. t (evaluated more than once) is the tensor whose device, dtype and
+ * shape the message names. Messages:
+ *   "softmax: the cuda-emu backend has no 'softmax' kernel"     (a NULL entry)
+ *   "matmul: no cpu kernel 'gemm' for i32"                      (MT_ERR_UNSUPPORTED)
+ *   "batch_norm: kernel 'batch_norm_forward' on cpu: no scratch memory: <the allocator's message>"
+ *   "softmax: kernel 'softmax' on cuda failed: <the device error>"  (MT_ERR_DEVICE)
+ *
+ * mt_kernel(op, t, entry) is the entry itself (to check before a series of
+ * calls), or NULL with the "has no kernel" error recorded.
+ */
+#define mt_kernel(op, t, entry) \
+    ((mt_backend_of(t)->entry || mt_kernel_missing((op), (t), #entry)) ? mt_backend_of(t)->entry : NULL)
+#define mt_run_kernel(op, t, entry, ...)                                                          \
+    (mt_kernel((op), (t), entry) ? mt_kernel_status((op), (t), #entry, mt_backend_of(t)->entry(__VA_ARGS__)) \
+                                 : MT_ERR_UNSUPPORTED)
+/* Records "<op>: the <device> backend has no '<entry>' kernel"; returns false. */
+bool mt_kernel_missing(const char *op, const mt_tensor *t, const char *entry);
+/* Records the failure st of kernel `entry` run for op on t's device; returns st. */
+mt_status mt_kernel_failed(const char *op, const mt_tensor *t, const char *entry, mt_status st);
+static inline mt_status mt_kernel_status(const char *op, const mt_tensor *t, const char *entry, mt_status st)
+{
+    return st == MT_OK ? MT_OK : mt_kernel_failed(op, t, entry, st);
+}
+
+/* ---------------------------------------------------------------- allocation and layout */
 /* A contiguous tensor on device (in the current scope, or owned when none is open). */
 mt_tensor *mt_new_tensor(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape);
 /* A 0-d tensor holding value, with like's dtype and device (for constants in
@@ -136,14 +195,38 @@ mt_tensor *mt_scalar_like(const mt_tensor *like, double value);
 mt_tensor *mt_new_view(const mt_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset);
 /* Pointer to element 0 of t on its device. */
 void *mt_ptr(const mt_tensor *t);
-/* Contiguous strides for shape. */
+/* Contiguous strides for shape (a shape mt_shape_check accepted). */
 void mt_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+/* The product of the dims of a shape already checked (a tensor's own shape). */
 int64_t mt_shape_numel(int ndim, const int64_t *shape);
+/* The checked product, for any shape from outside (arguments, files): the
+   number of elements, or -1 with an MT_ERR_SHAPE error naming op and the
+   shape when ndim is out of range, a dim is negative, or the product of the
+   nonzero dims, or that product times elem_size bytes, overflows. Every
+   tensor constructor and every file reader calls it. */
+int64_t mt_shape_check(const char *op, int ndim, const int64_t *shape, size_t elem_size);
 /* An owned alias of t (same storage and geometry, no autograd state): how a
    result leaves an inner scope. */
 mt_tensor *mt_alias_owned(const mt_tensor *t);
 /* Hands an owned tensor to the current scope (it stays owned when none is open). */
 mt_tensor *mt_adopt(mt_tensor *t);
+/* Takes t out of its scope now: whoever holds it (a module, a node, an
+   optimizer, a tensor's .grad) owns it from here on. Returns t. */
+mt_tensor *mt_unscope(mt_tensor *t);
+
+/* Composite ops (built from other ops) bracket their body so that ownership
+   follows the one rule of docs/ownership.md with or without a scope open:
+       mt_composite c = mt_composite_begin();
+       ... ops ...
+       return mt_composite_end(c, result);
+   With a scope open this does nothing (the scope owns every intermediate).
+   With none, the intermediates become the result's companions, freed with
+   it, so the graph through them stays valid as long as the result lives;
+   a NULL result (an error) frees them at once. */
+typedef struct mt_composite { int mark; bool opened; } mt_composite;
+mt_composite mt_composite_begin(void);
+mt_tensor *mt_composite_end(mt_composite c, mt_tensor *result);
+
 /* Frees tmp if it is a temporary distinct from original (for mt_contiguous results). */
 void mt_free_temp(mt_tensor *tmp, const mt_tensor *original);
 

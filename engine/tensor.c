@@ -31,11 +31,20 @@ static void storage_release(mt_storage *s)
 }
 
 /* ---------------------------------------------------------------- ownership */
+/* The intermediates a composite op made with no scope open: they belong to
+   its result and go with it (mt_composite_end). */
+struct mt_companions { int n, cap; mt_tensor **items; };
+
 static void tensor_destroy(mt_tensor *t)
 {
     if (t->grad_fn) mt_node_free(t->grad_fn);
     if (t->grad) tensor_destroy(t->grad);
     if (t->tangent) tensor_destroy(t->tangent);
+    if (t->companions) {   /* collected newest first: freed in that order, as a scope frees them */
+        for (int i = 0; i < t->companions->n; i++) tensor_destroy(t->companions->items[i]);
+        free(t->companions->items);
+        free(t->companions);
+    }
     storage_release(t->storage);
     free(t);
 }
@@ -59,6 +68,60 @@ static void release_scoped(void *object)
 }
 
 mt_scope mt_scope_begin(void) { return (mt_scope){ mt_runtime_scope_push() }; }
+
+/* ---------------------------------------------------------------- composite ops */
+mt_composite mt_composite_begin(void)
+{
+    if (mt_runtime_scope_depth() > 0) return (mt_composite){ 0, false };   /* the open scope takes everything */
+    return (mt_composite){ mt_runtime_scope_push(), true };
+}
+
+typedef struct companion_collector { mt_tensor *result; bool failed; } companion_collector;
+
+static void collect_companion(void *object, void *ctx)
+{
+    companion_collector *c = ctx;
+    mt_tensor *t = object, *r = c->result;
+    t->scope_slot = -1;
+    t->kept = false;
+    if (!r->companions && !(r->companions = calloc(1, sizeof *r->companions))) { c->failed = true; tensor_destroy(t); return; }
+    struct mt_companions *list = r->companions;
+    if (list->n == list->cap) {
+        int cap = list->cap ? 2 * list->cap : 8;
+        mt_tensor **grown = realloc(list->items, (size_t)cap * sizeof *grown);
+        if (!grown) { c->failed = true; tensor_destroy(t); return; }
+        list->items = grown;
+        list->cap = cap;
+    }
+    list->items[list->n++] = t;
+}
+
+mt_tensor *mt_composite_end(mt_composite c, mt_tensor *result)
+{
+    if (!c.opened) return result;
+    if (!result) { mt_runtime_scope_pop(c.mark, release_scoped); return NULL; }
+    mt_runtime_scope_forget(result->scope_slot);
+    result->scope_slot = -1;
+    companion_collector col = { result, false };
+    mt_runtime_scope_pop_each(c.mark, collect_companion, &col);
+    if (col.failed) {   /* some intermediates could not be kept: the graph through them is gone */
+        if (result->grad_fn) { mt_node_free(result->grad_fn); result->grad_fn = NULL; result->graph_freed = true; }
+        mt_set_error(MT_ERR_MEMORY, "out of memory keeping an op's intermediates with its result (no scope open)");
+        mt_free(result);
+        return NULL;
+    }
+    return result;
+}
+
+mt_tensor *mt_unscope(mt_tensor *t)
+{
+    if (t) {
+        mt_runtime_scope_forget(t->scope_slot);
+        t->scope_slot = -1;
+        t->kept = false;
+    }
+    return t;
+}
 
 void mt_scope_end(mt_scope scope) { mt_runtime_scope_pop(scope.mark, release_scoped); }
 
@@ -103,22 +166,56 @@ void mt_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
     }
 }
 
-static bool valid_shape(const char *op, int ndim, const int64_t *shape)
+/* The largest storage in bytes: offsets and sizes in bytes are int64_t and
+   ptrdiff_t (size_t) arithmetic. */
+#define MT_MAX_STORAGE_BYTES ((uint64_t)(PTRDIFF_MAX < INT64_MAX ? PTRDIFF_MAX : INT64_MAX))
+
+/*
+ * numel = prod(shape[d]). Checked, in unsigned arithmetic that cannot wrap
+ * unseen: every dim >= 0; the product of the dims above 0 (the largest
+ * contiguous stride times its dim, which mt_contiguous_strides computes even
+ * when some other dim is 0) fits int64; and that product times elem_size
+ * fits MT_MAX_STORAGE_BYTES. So a shape that passes has strides, a numel
+ * and a byte count that are all exact.
+ */
+int64_t mt_shape_check(const char *op, int ndim, const int64_t *shape, size_t elem_size)
 {
     if (ndim < 0 || ndim > MT_MAX_DIMS) {
         mt_set_error(MT_ERR_SHAPE, "%s: %d dims requested, mytorch supports 0 to %d", op, ndim, MT_MAX_DIMS);
-        return false;
+        return -1;
     }
     if (ndim > 0 && !shape) {
         mt_set_error(MT_ERR_ARGUMENT, "%s: shape is NULL", op);
-        return false;
+        return -1;
     }
+    char s[256];
     for (int d = 0; d < ndim; d++)
         if (shape[d] < 0) {
-            mt_set_error(MT_ERR_SHAPE, "%s: dim %d has negative size %" PRId64, op, d, shape[d]);
-            return false;
+            mt_set_error(MT_ERR_SHAPE, "%s: shape %s: dim %d has negative size %" PRId64, op,
+                         mt_shape_text(ndim, shape, s, sizeof s), d, shape[d]);
+            return -1;
         }
-    return true;
+    bool empty = false;
+    for (int d = 0; d < ndim; d++) empty = empty || shape[d] == 0;
+    uint64_t span = 1;   /* the product of the dims above 0 */
+    for (int d = 0; d < ndim; d++) {
+        uint64_t n = (uint64_t)shape[d];
+        if (n == 0) continue;
+        if (span > (uint64_t)INT64_MAX / n) {
+            mt_set_error(MT_ERR_SHAPE, "%s: shape %s is too large: the product of its %sdims does not fit int64",
+                         op, mt_shape_text(ndim, shape, s, sizeof s), empty ? "nonzero " : "");
+            return -1;
+        }
+        span *= n;
+    }
+    uint64_t es = elem_size ? elem_size : 1;
+    if (span > MT_MAX_STORAGE_BYTES / es) {
+        mt_set_error(MT_ERR_SHAPE, "%s: shape %s is too large: %s%" PRIu64 " elements of %" PRIu64 " bytes exceed the "
+                     "largest storage (%" PRIu64 " bytes)", op, mt_shape_text(ndim, shape, s, sizeof s),
+                     empty ? "its nonzero dims (which its strides span) make " : "", span, es, MT_MAX_STORAGE_BYTES);
+        return -1;
+    }
+    return empty ? 0 : (int64_t)span;
 }
 
 static mt_tensor *tensor_struct(mt_dtype dtype, int ndim, const int64_t *shape)
@@ -132,28 +229,45 @@ static mt_tensor *tensor_struct(mt_dtype dtype, int ndim, const int64_t *shape)
     return t;
 }
 
-mt_tensor *mt_new_tensor(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape)
+/* A new contiguous tensor; op names the public function in messages. */
+static mt_tensor *tensor_new(const char *op, mt_device device, mt_dtype dtype, int ndim, const int64_t *shape)
 {
     if (mt_device_error_check() != MT_OK) return NULL;   /* an earlier kernel failed */
     if ((unsigned)dtype >= MT_DTYPE_COUNT) {
-        mt_set_error(MT_ERR_DTYPE, "empty: unknown dtype %d", (int)dtype);
+        mt_set_error(MT_ERR_DTYPE, "%s: unknown dtype %d", op, (int)dtype);
         return NULL;
     }
-    if (!valid_shape("empty", ndim, shape)) return NULL;
+    int64_t numel = mt_shape_check(op, ndim, shape, mt_dtype_size(dtype));
+    if (numel < 0) return NULL;
     if (!mt_backend_for(device.type)) {
-        mt_set_error(MT_ERR_DEVICE, "empty: device %s is not available in this build", mt_device_name(device));
+        mt_set_error(MT_ERR_DEVICE, "%s: device %s is not available in this build", op, mt_device_name(device));
         return NULL;
     }
     mt_tensor *t = tensor_struct(dtype, ndim, shape);
     if (!t) return NULL;
     mt_contiguous_strides(ndim, shape, t->stride);
-    t->storage = storage_new(device, (size_t)mt_shape_numel(ndim, shape) * mt_dtype_size(dtype));
-    if (!t->storage) { free(t); return NULL; }
+    size_t nbytes = (size_t)numel * mt_dtype_size(dtype);
+    t->storage = storage_new(device, nbytes);
+    if (!t->storage) {
+        free(t);
+        char why[512], s[192];
+        snprintf(why, sizeof why, "%s", mt_last_error());
+        mt_set_error(mt_last_status(), "%s: cannot allocate a %s tensor of shape %s (%zu bytes) on %s: %s", op,
+                     mt_dtype_name(dtype), mt_shape_text(ndim, shape, s, sizeof s), nbytes, mt_device_name(device), why);
+        return NULL;
+    }
     return mt_adopt(t);
+}
+
+mt_tensor *mt_new_tensor(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape)
+{
+    return tensor_new("empty", device, dtype, ndim, shape);
 }
 
 mt_tensor *mt_new_view(const mt_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset)
 {
+    /* the view ops check their shapes with their own names; this is the net */
+    if (mt_shape_check("view", ndim, shape, mt_dtype_size(base->dtype)) < 0) return NULL;
     mt_tensor *t = tensor_struct(base->dtype, ndim, shape);
     if (!t) return NULL;
     for (int d = 0; d < ndim; d++) t->stride[d] = stride[d];
@@ -214,33 +328,60 @@ const char *mt_device_name(mt_device device)
 mt_device mt_device_of(const mt_tensor *t) { return t->storage->device; }
 
 /* ---------------------------------------------------------------- creation */
+/* t (contiguous) filled with value, or NULL (t freed) when the kernel failed; NULL stays NULL. */
+static mt_tensor *filled(const char *op, mt_tensor *t, double value)
+{
+    if (t && mt_run_kernel(op, t, fill, t->dtype, mt_numel(t), mt_ptr(t), value) != MT_OK) {
+        mt_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 mt_tensor *mt_empty_on(mt_device device, mt_dtype dtype, int ndim, const int64_t *shape)
 {
-    return mt_new_tensor(device, dtype, ndim, shape);
+    return tensor_new("empty_on", device, dtype, ndim, shape);
 }
 
 mt_tensor *mt_empty(mt_dtype dtype, int ndim, const int64_t *shape)
 {
-    return mt_new_tensor(mt_default_device(), dtype, ndim, shape);
+    return tensor_new("empty", mt_default_device(), dtype, ndim, shape);
 }
 
-mt_tensor *mt_full(mt_dtype dtype, int ndim, const int64_t *shape, double value)
+/* Whether value converts to dtype (C's conversion of a double to an integer
+   type is undefined outside its range; PyTorch refuses these too). Fractions
+   truncate toward zero, as in PyTorch; bools take any value (nonzero: true). */
+static bool value_fits(const char *op, mt_dtype dtype, double value)
 {
-    mt_tensor *t = mt_empty(dtype, ndim, shape);
-    if (t) mt_backend_of(t)->fill(dtype, mt_numel(t), mt_ptr(t), value);
-    return t;
+    bool fits;   /* the values that truncate into the type (NaN fits none) */
+    switch (dtype) {
+    case MT_I32: fits = value > -0x1p31 - 1 && value < 0x1p31; break;
+    case MT_I64: fits = value >= -0x1p63 && value < 0x1p63; break;
+    case MT_U8: fits = value > -1 && value < 256; break;
+    default: return true;
+    }
+    if (!fits)
+        mt_set_error(MT_ERR_ARGUMENT, "%s: value %.17g cannot be converted to %s without overflow", op, value,
+                     mt_dtype_name(dtype));
+    return fits;
 }
 
-mt_tensor *mt_zeros(mt_dtype dtype, int ndim, const int64_t *shape) { return mt_full(dtype, ndim, shape, 0); }
-mt_tensor *mt_ones(mt_dtype dtype, int ndim, const int64_t *shape) { return mt_full(dtype, ndim, shape, 1); }
-mt_tensor *mt_scalar(mt_dtype dtype, double value) { return mt_full(dtype, 0, NULL, value); }
+static mt_tensor *full(const char *op, mt_dtype dtype, int ndim, const int64_t *shape, double value)
+{
+    if ((unsigned)dtype < MT_DTYPE_COUNT && !value_fits(op, dtype, value)) return NULL;
+    return filled(op, tensor_new(op, mt_default_device(), dtype, ndim, shape), value);
+}
+
+mt_tensor *mt_full(mt_dtype dtype, int ndim, const int64_t *shape, double value) { return full("full", dtype, ndim, shape, value); }
+mt_tensor *mt_zeros(mt_dtype dtype, int ndim, const int64_t *shape) { return full("zeros", dtype, ndim, shape, 0); }
+mt_tensor *mt_ones(mt_dtype dtype, int ndim, const int64_t *shape) { return full("ones", dtype, ndim, shape, 1); }
+mt_tensor *mt_scalar(mt_dtype dtype, double value) { return full("scalar", dtype, 0, NULL, value); }
 
 static mt_tensor *like(const mt_tensor *t, bool fill, double value)
 {
     if (!t) return NULL;
     mt_tensor *r = mt_new_tensor(mt_device_of(t), t->dtype, t->ndim, t->shape);
-    if (r && fill) mt_backend_of(r)->fill(r->dtype, mt_numel(r), mt_ptr(r), value);
-    return r;
+    return fill ? filled("full_like", r, value) : r;
 }
 mt_tensor *mt_zeros_like(const mt_tensor *t) { return like(t, true, 0); }
 
@@ -248,8 +389,7 @@ mt_tensor *mt_scalar_like(const mt_tensor *t, double value)
 {
     if (!t) return NULL;
     mt_tensor *r = mt_new_tensor(mt_device_of(t), t->dtype, 0, NULL);
-    if (r) mt_backend_of(r)->fill(r->dtype, 1, mt_ptr(r), value);
-    return r;
+    return filled("scalar_like", r, value);
 }
 mt_tensor *mt_ones_like(const mt_tensor *t) { return like(t, true, 1); }
 mt_tensor *mt_empty_like(const mt_tensor *t) { return like(t, false, 0); }
@@ -260,17 +400,25 @@ mt_tensor *mt_arange(mt_dtype dtype, double start, double end, double step)
         mt_set_error(MT_ERR_ARGUMENT, "arange: start %g, end %g, step %g must be finite with step != 0", start, end, step);
         return NULL;
     }
-    double count = ceil((end - start) / step);
+    double count = ceil((end - start) / step);   /* may be inf when end - start overflows */
+    if (!(count < 0x1p63)) {
+        mt_set_error(MT_ERR_SHAPE, "arange: start %g, end %g, step %g give %g elements, more than int64 counts",
+                     start, end, step, count);
+        return NULL;
+    }
     int64_t n = count > 0 ? (int64_t)count : 0;
-    mt_tensor *t = mt_empty(dtype, 1, &n);
-    if (t) mt_backend_of(t)->arange(dtype, n, start, step, mt_ptr(t));
+    if ((unsigned)dtype < MT_DTYPE_COUNT && n > 0 &&
+        (!value_fits("arange", dtype, start) || !value_fits("arange", dtype, start + (double)(n - 1) * step)))
+        return NULL;
+    mt_tensor *t = tensor_new("arange", mt_default_device(), dtype, 1, &n);
+    if (t && mt_run_kernel("arange", t, arange, dtype, n, start, step, mt_ptr(t)) != MT_OK) { mt_free(t); return NULL; }
     return t;
 }
 
 mt_tensor *mt_from_data(mt_dtype dtype, int ndim, const int64_t *shape, const void *data)
 {
     if (!data) { mt_set_error(MT_ERR_ARGUMENT, "from_data: data is NULL"); return NULL; }
-    mt_tensor *t = mt_empty(dtype, ndim, shape);
+    mt_tensor *t = tensor_new("from_data", mt_default_device(), dtype, ndim, shape);
     if (t) mt_backend_of(t)->from_host(mt_ptr(t), data, (size_t)mt_numel(t) * mt_dtype_size(dtype));
     return t;
 }
@@ -279,13 +427,14 @@ mt_tensor *mt_from_blob(mt_dtype dtype, int ndim, const int64_t *shape, void *da
 {
     if (!data) { mt_set_error(MT_ERR_ARGUMENT, "from_blob: data is NULL"); return NULL; }
     if ((unsigned)dtype >= MT_DTYPE_COUNT) { mt_set_error(MT_ERR_DTYPE, "from_blob: unknown dtype %d", (int)dtype); return NULL; }
-    if (!valid_shape("from_blob", ndim, shape)) return NULL;
+    int64_t numel = mt_shape_check("from_blob", ndim, shape, mt_dtype_size(dtype));
+    if (numel < 0) return NULL;
     mt_tensor *t = tensor_struct(dtype, ndim, shape);
     mt_storage *s = calloc(1, sizeof *s);
     if (!t || !s) { free(t); free(s); mt_set_error(MT_ERR_MEMORY, "from_blob: out of memory"); return NULL; }
     mt_contiguous_strides(ndim, shape, t->stride);
     s->data = data;
-    s->nbytes = (size_t)mt_shape_numel(ndim, shape) * mt_dtype_size(dtype);
+    s->nbytes = (size_t)numel * mt_dtype_size(dtype);
     s->device = mt_cpu();
     s->refcount = 1;
     s->borrowed = true;
@@ -318,18 +467,17 @@ mt_status mt_to_data(const mt_tensor *t, mt_dtype dtype, void *dst)
     if (mt_device_of(t).type == MT_DEVICE_CPU) {
         mt_loop loop;
         loop_against_contiguous(&loop, t, 1);
-        be->copy(&loop, dtype, dst, t->dtype, mt_ptr(t));
-        return MT_OK;
+        return mt_run_kernel("to_data", t, copy, &loop, dtype, dst, t->dtype, mt_ptr(t));
     }
     /* another device: make a contiguous copy of the right dtype there, then move it */
     mt_tensor *c = mt_new_tensor(mt_device_of(t), dtype, t->ndim, t->shape);
     if (!c) return mt_last_status();
     mt_loop loop;
     loop_against_contiguous(&loop, t, 1);
-    be->copy(&loop, dtype, mt_ptr(c), t->dtype, mt_ptr(t));
-    be->to_host(dst, mt_ptr(c), (size_t)n * mt_dtype_size(dtype));
+    mt_status st = mt_run_kernel("to_data", t, copy, &loop, dtype, mt_ptr(c), t->dtype, mt_ptr(t));
+    if (st == MT_OK) be->to_host(dst, mt_ptr(c), (size_t)n * mt_dtype_size(dtype));
     mt_free(c);
-    return MT_OK;
+    return st;
 }
 
 mt_tensor *mt_to_device(mt_tensor *t, mt_device device)
@@ -380,14 +528,11 @@ static mt_status random_fill(mt_tensor *t, mt_generator *gen, mt_random_kind kin
 {
     uint64_t seed, n = (uint64_t)mt_numel(t);
     uint64_t off = take_counters(gen, n, &seed);
-    if (mt_is_contiguous(t)) {
-        mt_backend_of(t)->random(kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(t));
-        return MT_OK;
-    }
+    if (mt_is_contiguous(t)) return mt_run_kernel("random", t, random, kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(t));
     mt_tensor *tmp = mt_new_tensor(mt_device_of(t), t->dtype, t->ndim, t->shape);
     if (!tmp) return mt_last_status();
-    mt_backend_of(t)->random(kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(tmp));
-    mt_status st = mt_copy_(t, tmp);
+    mt_status st = mt_run_kernel("random", t, random, kind, t->dtype, (int64_t)n, seed, off, p0, p1, mt_ptr(tmp));
+    if (st == MT_OK) st = mt_copy_(t, tmp);
     mt_free(tmp);
     return st;
 }
@@ -399,7 +544,7 @@ static mt_tensor *random_tensor(mt_generator *gen, mt_dtype dtype, int ndim, con
         mt_set_error(MT_ERR_DTYPE, "%s: needs f32 or f64, got %s", op, mt_dtype_name(dtype));
         return NULL;
     }
-    mt_tensor *t = mt_empty(dtype, ndim, shape);
+    mt_tensor *t = tensor_new(op, mt_default_device(), dtype, ndim, shape);
     if (t && random_fill(t, gen, kind, p0, p1) != MT_OK) { mt_free(t); return NULL; }
     return t;
 }
@@ -430,7 +575,7 @@ mt_tensor *mt_randint(mt_generator *gen, mt_dtype dtype, int ndim, const int64_t
        (same counters) and convert, so that f32/f64 hold integers as in PyTorch. */
     mt_tensor *ints = random_tensor(gen, MT_I64, ndim, shape, MT_RANDOM_UNIFORM, (double)low, (double)high, "randint");
     if (!ints) return NULL;
-    mt_tensor *t = mt_empty(dtype, ndim, shape);
+    mt_tensor *t = tensor_new("randint", mt_default_device(), dtype, ndim, shape);
     if (t && mt_copy_(t, ints) != MT_OK) { mt_free(t); t = NULL; }
     mt_free(ints);
     return t;
@@ -452,15 +597,18 @@ mt_status mt_normal_(mt_tensor *t, mt_generator *gen, double mean, double std)
 mt_tensor *mt_randperm(mt_generator *gen, int64_t n)
 {
     if (n < 0) { mt_set_error(MT_ERR_ARGUMENT, "randperm: n = %" PRId64 " is negative", n); return NULL; }
+    /* the host buffers below hold n doubles and n int64s: the same check as a tensor of n of them */
+    if (mt_shape_check("randperm", 1, &n, sizeof(double)) < 0) return NULL;
     /* Fisher-Yates driven by uniform keys, on the host: the keys are drawn on
        the default device (the same numbers on every backend) and read back,
        and the permutation is copied to the default device */
-    mt_tensor *keys = mt_rand(gen, MT_F64, 1, &n);
+    mt_tensor *keys = random_tensor(gen, MT_F64, 1, &n, MT_RANDOM_UNIFORM, 0, 1, "randperm");
+    if (!keys) return NULL;
     double *u = malloc((size_t)(n ? n : 1) * sizeof *u);
     int64_t *p = malloc((size_t)(n ? n : 1) * sizeof *p);
     mt_tensor *perm = NULL;
-    if (!keys || !u || !p) {
-        if (keys) mt_set_error(MT_ERR_MEMORY, "randperm: out of memory for %" PRId64 " elements", n);
+    if (!u || !p) {
+        mt_set_error(MT_ERR_MEMORY, "randperm: out of memory for %" PRId64 " elements", n);
     } else if (mt_to_data(keys, MT_F64, u) == MT_OK) {
         for (int64_t i = 0; i < n; i++) p[i] = i;
         for (int64_t i = n - 1; i > 0; i--) {
@@ -468,7 +616,8 @@ mt_tensor *mt_randperm(mt_generator *gen, int64_t n)
             if (j > i) j = i;
             int64_t tmp = p[i]; p[i] = p[j]; p[j] = tmp;
         }
-        perm = mt_from_data(MT_I64, 1, &n, p);
+        perm = tensor_new("randperm", mt_default_device(), MT_I64, 1, &n);
+        if (perm) mt_backend_of(perm)->from_host(mt_ptr(perm), p, (size_t)n * sizeof *p);
     }
     free(u);
     free(p);
@@ -610,10 +759,8 @@ void mt_print(const mt_tensor *t, FILE *f)
 mt_status mt_fill_(mt_tensor *t, double value)
 {
     if (!t) return mt_set_error(MT_ERR_ARGUMENT, "fill_: tensor is NULL");
-    if (mt_is_contiguous(t)) {
-        mt_backend_of(t)->fill(t->dtype, mt_numel(t), mt_ptr(t), value);
-        return MT_OK;
-    }
+    if (!value_fits("fill_", t->dtype, value)) return mt_last_status();
+    if (mt_is_contiguous(t)) return mt_run_kernel("fill_", t, fill, t->dtype, mt_numel(t), mt_ptr(t), value);
     mt_tensor *v = mt_full(t->dtype, 0, NULL, value);
     if (!v) return mt_last_status();
     mt_status st = mt_copy_(t, v);
@@ -639,6 +786,5 @@ mt_status mt_copy_(mt_tensor *dst, const mt_tensor *src)
     mt_loop loop;
     mt_tensor *srcs[1] = { (mt_tensor *)src };
     mt_loop_build(&loop, dst, 1, srcs);
-    mt_backend_of(dst)->copy(&loop, dst->dtype, mt_ptr(dst), src->dtype, mt_ptr(src));
-    return MT_OK;
+    return mt_run_kernel("copy_", dst, copy, &loop, dst->dtype, mt_ptr(dst), src->dtype, mt_ptr(src));
 }

@@ -2,10 +2,16 @@
  * backend.c - which backend serves which device type.
  *
  * The cuda table is registered only when the library was built with the CUDA
- * toolkit, a GPU and driver are usable at run time, and the table has no NULL
- * entry (a kernel family whose .cu file has not landed yet). The decision is
- * taken once, on first use; it also installs the allocator's stream
- * operations for cuda.
+ * toolkit and a GPU and driver (and cuBLAS) are usable at run time. A table
+ * may lack kernel entries (a kernel family whose .cu file has not landed
+ * yet): it is registered all the same, and the ops that need a missing entry
+ * fail on that device, naming it (engine/internal.h, mt_run_kernel). The
+ * decision is taken once, on first use; it also installs the allocator's
+ * stream operations for cuda.
+ *
+ * Also here: the list of a table's entries (names and families, for messages
+ * and tests), generated from MT_BACKEND_MEMORY_ENTRIES and
+ * kernels/kernel_entries.h.
  */
 #include "host/backend.h"
 
@@ -25,27 +31,39 @@ bool mt_cuda_emu_built(void)
 #endif
 }
 
-/* ---------------------------------------------------------------- completeness */
+/* ---------------------------------------------------------------- the entries */
 typedef void (*any_fn)(void);
-#define ENTRY(field, family) { #field, family, offsetof(mt_backend, field) }
-static const struct { const char *name, *family; size_t offset; } backend_entries[] = {
-    ENTRY(alloc, "memory"), ENTRY(free, "memory"), ENTRY(to_host, "memory"), ENTRY(from_host, "memory"),
-    ENTRY(synchronize, "memory"),
-    ENTRY(copy, "elementwise.cu"), ENTRY(fill, "elementwise.cu"), ENTRY(arange, "elementwise.cu"),
-    ENTRY(unary, "elementwise.cu"), ENTRY(unary_backward, "elementwise.cu"), ENTRY(binary, "elementwise.cu"),
-    ENTRY(where, "elementwise.cu"),
-    ENTRY(reduce, "reduce.cu"), ENTRY(softmax, "reduce.cu"), ENTRY(softmax_backward, "reduce.cu"),
-    ENTRY(gemm, "gemm"), ENTRY(gemm_batched, "gemm"),
-    ENTRY(random, "random.cu"),
-    ENTRY(batch_norm_forward, "norm.cu"), ENTRY(batch_norm_backward, "norm.cu"),
-    ENTRY(nll_forward, "loss.cu"), ENTRY(nll_backward, "loss.cu"),
-    ENTRY(sgd_step, "optim.cu"), ENTRY(adam_step, "optim.cu"),
-    ENTRY(gather, "index.cu"), ENTRY(scatter_add, "index.cu"),
+static const mt_backend_entry_info backend_entries[] = {
+#define MEMORY_ENTRY(name, ret, params) { #name, "memory", offsetof(mt_backend, name), false },
+    MT_BACKEND_MEMORY_ENTRIES(MEMORY_ENTRY)
+#undef MEMORY_ENTRY
+#define MT_KERNEL_ENTRY(name, family, params) { #name, #family, offsetof(mt_backend, name), true },
+#include "kernels/kernel_entries.h"
 };
-#undef ENTRY
-/* Every entry of mt_backend is listed above (each is one function pointer). */
-_Static_assert(sizeof(mt_backend) == sizeof(const char *) + sizeof backend_entries / sizeof backend_entries[0] * sizeof(any_fn),
-               "host/backend.c: backend_entries must list every entry of mt_backend");
+enum { N_ENTRIES = (int)(sizeof backend_entries / sizeof backend_entries[0]) };
+/* The struct and the table come from the same lists: a member is a name and function pointers. */
+_Static_assert(sizeof(mt_backend) == sizeof(const char *) + N_ENTRIES * sizeof(any_fn),
+               "host/backend.c: mt_backend is its name and one function pointer per listed entry");
+
+const mt_backend_entry_info *mt_backend_entries(int *count)
+{
+    if (count) *count = N_ENTRIES;
+    return backend_entries;
+}
+
+static any_fn entry_fn(const mt_backend *be, const mt_backend_entry_info *entry)
+{
+    any_fn fn;
+    memcpy(&fn, (const char *)be + entry->offset, sizeof fn);
+    return fn;
+}
+
+bool mt_backend_has(const mt_backend *be, const mt_backend_entry_info *entry) { return entry_fn(be, entry) != NULL; }
+
+bool mt_backend_same_entry(const mt_backend *a, const mt_backend *b, const mt_backend_entry_info *entry)
+{
+    return entry_fn(a, entry) == entry_fn(b, entry);
+}
 
 int mt_backend_missing_entries(const mt_backend *be, char *buf, size_t size)
 {
@@ -53,10 +71,8 @@ int mt_backend_missing_entries(const mt_backend *be, char *buf, size_t size)
     size_t len = 0;
     const char *open_family = NULL;
     if (buf && size) buf[0] = '\0';
-    for (size_t i = 0; i < sizeof backend_entries / sizeof backend_entries[0]; i++) {
-        any_fn fn;
-        memcpy(&fn, (const char *)be + backend_entries[i].offset, sizeof fn);
-        if (fn) continue;
+    for (int i = 0; i < N_ENTRIES; i++) {
+        if (mt_backend_has(be, &backend_entries[i])) continue;
         missing++;
         if (!buf || !size || len >= size) continue;
         const char *fam = backend_entries[i].family;
@@ -68,6 +84,27 @@ int mt_backend_missing_entries(const mt_backend *be, char *buf, size_t size)
     }
     if (open_family && buf && size && len < size) snprintf(buf + len, size - len, ")");
     return missing;
+}
+
+#ifdef MYTORCH_HAVE_CUDA_TOOLKIT
+/* Whether be has every memory entry (a backend cannot serve a device without them). */
+static bool has_memory_entries(const mt_backend *be)
+{
+    for (int i = 0; i < N_ENTRIES; i++)
+        if (!backend_entries[i].is_kernel && !mt_backend_has(be, &backend_entries[i])) return false;
+    return true;
+}
+#endif
+
+/* ---------------------------------------------------------------- replacement tables (tests) */
+static const mt_backend *replaced[MT_DEVICE_TYPE_COUNT];
+
+const mt_backend *mt_backend_replace(mt_device_type type, const mt_backend *be)
+{
+    if ((unsigned)type >= MT_DEVICE_TYPE_COUNT) return NULL;
+    const mt_backend *before = mt_backend_for(type);
+    __atomic_store_n(&replaced[type], be, __ATOMIC_RELEASE);
+    return before;
 }
 
 /* ---------------------------------------------------------------- cuda registration */
@@ -87,11 +124,8 @@ static void register_cuda(void)
         snprintf(cuda_reason, sizeof cuda_reason, "%s", why);
         return;
     }
-    char missing[600];
-    int n = mt_backend_missing_entries(&mt_cuda_backend, missing, sizeof missing);
-    if (n > 0) {
-        snprintf(cuda_reason, sizeof cuda_reason, "cuda: the CUDA backend of this build is incomplete: "
-                 "%d entr%s without a kernel: %s", n, n == 1 ? "y" : "ies", missing);
+    if (!has_memory_entries(&mt_cuda_backend)) {
+        snprintf(cuda_reason, sizeof cuda_reason, "cuda: the CUDA backend of this build has no memory entries");
         return;
     }
     mt_device_set_stream_ops(MT_DEVICE_CUDA, mt_cuda_alloc_stream_ops());
@@ -126,6 +160,10 @@ bool mt_cuda_backend_usable(int index, const char **why)
 
 const mt_backend *mt_backend_for(mt_device_type type)
 {
+    if ((unsigned)type < MT_DEVICE_TYPE_COUNT) {
+        const mt_backend *r = __atomic_load_n(&replaced[type], __ATOMIC_ACQUIRE);
+        if (r) return r;
+    }
     switch (type) {
     case MT_DEVICE_CPU: return &mt_cpu_backend;
 #ifdef MYTORCH_HAVE_CUDA_EMU

@@ -3,111 +3,69 @@
  *
  * An op is defined once in engine/ (shape checks, output allocation, tape
  * record, vjp, jvp); the arithmetic is a call through the mt_backend of the
- * tensors' device. Adding a backend means filling one more table; engine/
- * never changes. Every entry takes raw device pointers already offset to the
- * first element. Contiguous means row-major with no gaps.
+ * tensors' device. A table has the memory entries below, then one kernel
+ * entry per line of kernels/kernel_entries.h (the one list of kernel entries,
+ * which documents each signature), generated from it. Every kernel entry
+ * returns an mt_status the caller must look at; engine/ calls through
+ * mt_run_kernel (engine/internal.h), which also turns a failure into the op's
+ * error message.
+ *
+ * Partial backends: a kernel entry may be NULL (a .cu file or wrapper that
+ * has not landed yet). The backend is still used; only the ops that need the
+ * entry fail on it ("softmax: the cuda-emu backend has no 'softmax' kernel").
+ * The memory entries are required.
  */
 #ifndef MT_BACKEND_H
 #define MT_BACKEND_H
 
 #include "kernels/kernels.h"
 
+/* The memory entries X(name, return type, (parameters)): raw memory
+   (host/allocator.c caches on top of alloc and free), copies between the
+   host and the device, and a device-wide synchronisation. */
+#define MT_BACKEND_MEMORY_ENTRIES(X)                                          \
+    X(alloc, void *, (size_t nbytes))                                         \
+    X(free, void, (void *ptr))                                                \
+    X(to_host, void, (void *host_dst, const void *dev_src, size_t nbytes))    \
+    X(from_host, void, (void *dev_dst, const void *host_src, size_t nbytes))  \
+    X(synchronize, void, (void))
 
 typedef struct mt_backend {
     const char *name;
-
-    /* ---- memory (raw; host/allocator.c caches on top of these) ---- */
-    void *(*alloc)(size_t nbytes);
-    void (*free)(void *ptr);
-    void (*to_host)(void *host_dst, const void *dev_src, size_t nbytes);
-    void (*from_host)(void *dev_dst, const void *host_src, size_t nbytes);
-    void (*synchronize)(void);
-
-    /* ---- layout ---- */
-    /* dst[i] = (dst_dtype) src[i] over loop (operand 0 = dst, 1 = src). */
-    void (*copy)(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype, const void *src);
-    void (*fill)(mt_dtype dtype, int64_t n, void *dst, double value);
-    void (*arange)(mt_dtype dtype, int64_t n, double start, double step, void *dst);
-
-    /* ---- elementwise (contiguous x, y of n elements) ---- */
-    void (*unary)(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, void *y, const double *params);
-    /* dx = dy * f'(x); y = f(x) is given too since some derivatives are cheaper from it. */
-    void (*unary_backward)(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, const void *y,
-                           const void *dy, void *dx, const double *params);
-    /* out = a (op) b over loop (operand 0 = out, 1 = a, 2 = b); comparisons write MT_BOOL. */
-    void (*binary)(mt_binary_kind kind, mt_dtype dtype, const mt_loop *loop, void *out, const void *a, const void *b);
-    /* out = cond ? a : b (operand 0 = out, 1 = cond (MT_BOOL), 2 = a, 3 = b). */
-    void (*where)(mt_dtype dtype, const mt_loop *loop, void *out, const void *cond, const void *a, const void *b);
-
-    /* ---- reductions over the middle axis of contiguous [outer, n, inner] ---- */
-    void (*reduce)(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                   const void *x, void *out, double param);
-    void (*softmax)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, const void *x, void *y);
-    /* dx from the forward's output y and the output gradient dy. */
-    void (*softmax_backward)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                             const void *y, const void *dy, void *dx);
-
-    /* ---- linear algebra: C = alpha op(A) op(B) + beta C, row-major ---- */
-    void (*gemm)(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                 double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
-                 double beta, void *c, int64_t ldc);
-    void (*gemm_batched)(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                         double alpha, const void *a, int64_t lda, int64_t stride_a,
-                         const void *b, int64_t ldb, int64_t stride_b,
-                         double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch);
-
-    /* ---- random numbers: Philox4x32-10 under key seed; element i reads the two
-       32-bit words 2(g%2), 2(g%2)+1 of counter block g/2, g = offset + i ---- */
-    void (*random)(mt_random_kind kind, mt_dtype dtype, int64_t n, uint64_t seed, uint64_t offset,
-                   double p0, double p1, void *out);
-
-    /* ---- normalization over x of contiguous shape [n, c, l], statistics per channel c ---- */
-    /* Training: mean/invstd from the batch (biased variance), running stats updated with
-       momentum (unbiased variance) when given; eval: running stats used. weight/bias may be NULL. */
-    void (*batch_norm_forward)(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x,
-                               const void *weight, const void *bias, void *running_mean, void *running_var,
-                               bool training, double momentum, double eps,
-                               void *y, void *save_mean, void *save_invstd);
-    /* Gradients of the above; any of dx, dweight, dbias may be NULL. */
-    void (*batch_norm_backward)(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x, const void *dy,
-                                const void *weight, const void *save_mean, const void *save_invstd,
-                                bool training, void *dx, void *dweight, void *dbias);
-
-    /* ---- losses over logits/log-probabilities of contiguous shape [n, c] ---- */
-    /* out[i] = -w[t_i] * logp[i, t_i] (0 where t_i == ignore_index); weight may be NULL. */
-    void (*nll_forward)(mt_dtype dtype, int64_t n, int64_t c, const void *logp, const int64_t *target,
-                        const void *weight, int64_t ignore_index, void *out);
-    /* dlogp[i, j] = -w[t_i] * dout[i] * [j == t_i] */
-    void (*nll_backward)(mt_dtype dtype, int64_t n, int64_t c, const int64_t *target, const void *weight,
-                         int64_t ignore_index, const void *dout, void *dlogp);
-
-    /* ---- fused optimizer updates over n parameters ---- */
-    void (*sgd_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *momentum_buf,
-                     double lr, double momentum, double dampening, double weight_decay,
-                     bool nesterov, bool first_step);
-    /* Adam (decoupled = false: L2 added to the gradient) and AdamW (decoupled = true). */
-    void (*adam_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
-                      void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
-                      double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step);
-
-    /* ---- indexing along one dim (kernels/cpu/index.c, kernels/cuda/index.cu) ---- */
-    /* Over loop (operand 0 = out, 1 = index (int64), 2 = x, whose stride along the
-       gathered dim is 0): out[p] = x[p + index[p] * x_dim_stride]. An index value
-       outside [0, dim_size) gives 0 (the engine refuses such indices first). */
-    void (*gather)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
-                   int64_t x_dim_stride, int64_t dim_size);
-    /* Over loop, whose LAST dim is the scattered one (operand 0 = out, with stride 0
-       along it, 1 = index (int64), 2 = src): out[p + index[p] * out_dim_stride] += src[p];
-       index values outside [0, dim_size) add nothing. f32, f64, i32, i64. With
-       deterministic, each out element is summed in increasing order of the last
-       coordinate on every run (the CPU always does so); without, atomics may be used. */
-    void (*scatter_add)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
-                        int64_t out_dim_stride, int64_t dim_size, bool deterministic);
-    /* ---- end of indexing ---- */
+#define MT_BACKEND_MEMORY_MEMBER(name, ret, params) ret (*name) params;
+    MT_BACKEND_MEMORY_ENTRIES(MT_BACKEND_MEMORY_MEMBER)
+#undef MT_BACKEND_MEMORY_MEMBER
+#define MT_KERNEL_ENTRY(name, family, params) mt_status (*name) params MT_MUST_CHECK;
+#include "kernels/kernel_entries.h"
 } mt_backend;
 
 /* The backend serving a device type, or NULL when it is not built in. */
 const mt_backend *mt_backend_for(mt_device_type type);
+
+/* ---------------------------------------------------------------- the entries, for messages and checks */
+/* One entry of mt_backend, in declaration order (generated from the lists). */
+typedef struct mt_backend_entry_info {
+    const char *name;      /* "softmax" */
+    const char *family;    /* "reduce" (the kernel files); "memory" for the memory entries */
+    size_t offset;         /* of its function pointer in mt_backend */
+    bool is_kernel;        /* false for the memory entries */
+} mt_backend_entry_info;
+/* Every entry of mt_backend; *count receives how many. */
+const mt_backend_entry_info *mt_backend_entries(int *count);
+/* Whether be has the entry (its function pointer is not NULL). */
+bool mt_backend_has(const mt_backend *be, const mt_backend_entry_info *entry);
+/* Writes the names of be's NULL entries, grouped by kernel family (e.g.
+   "elementwise (copy, fill), optim (sgd_step)"), into buf; returns how many
+   entries are NULL (for diagnostics: a backend may lack kernels). */
+int mt_backend_missing_entries(const mt_backend *be, char *buf, size_t size);
+/* Whether entries a and b of two tables are the same function. */
+bool mt_backend_same_entry(const mt_backend *a, const mt_backend *b, const mt_backend_entry_info *entry);
+
+/* For tests: serve device type `type` with table be (e.g. a copy of a
+   backend with an entry set to NULL, to see a partial backend fail cleanly);
+   NULL restores the built-in table. Returns the table served before. Not for
+   concurrent use with ops on that device. */
+const mt_backend *mt_backend_replace(mt_device_type type, const mt_backend *be);
 
 /* The CPU backend (kernels/cpu behind host/cpu_backend.c). */
 extern const mt_backend mt_cpu_backend;
@@ -116,5 +74,30 @@ extern const mt_backend mt_cpu_backend;
 extern const mt_backend mt_cuda_emu_backend;
 /* Whether the emulated CUDA backend is built in (it needs a C++ compiler). */
 bool mt_cuda_emu_built(void);
+
+/* ---------------------------------------------------------------- generating a table */
+/* A backend's table names its kernels by convention: <prefix><name> for
+   every line of kernels/kernel_entries.h. Inside the table's initializer:
+
+       #define MT_KERNEL_ENTRY(name, family, params) .name = mt_cpu_##name,
+       #include "kernels/kernel_entries.h"
+
+   For a backend whose kernels may be missing, MT_PP_IF_ONE(flag, a, b) is a
+   when the macro flag is defined as 1 and b otherwise:
+
+       .name = MT_PP_IF_ONE(MT_CUDA_HAS_##name, mt_cuda_##name, NULL),
+
+   (MT_CUDA_HAS_<name> comes from the header cmake/cuda.cmake generates from
+   the wrappers the .cu files define; see host/cuda_backend.c). */
+#define MT_PP_ARG_PLACEHOLDER_1 0,
+#define MT_PP_SECOND(ignored, value, ...) value
+#define MT_PP_IS_ONE(x) MT_PP_IS_ONE_(x)
+#define MT_PP_IS_ONE_(x) MT_PP_IS_ONE__(MT_PP_ARG_PLACEHOLDER_##x)
+#define MT_PP_IS_ONE__(one_or_junk) MT_PP_SECOND(one_or_junk 1, 0, 0)
+#define MT_PP_CAT(a, b) MT_PP_CAT_(a, b)
+#define MT_PP_CAT_(a, b) a##b
+#define MT_PP_IF_1(then, otherwise) then
+#define MT_PP_IF_0(then, otherwise) otherwise
+#define MT_PP_IF_ONE(flag, then, otherwise) MT_PP_CAT(MT_PP_IF_, MT_PP_IS_ONE(flag))(then, otherwise)
 
 #endif

@@ -1,8 +1,10 @@
 /*
- * cpu_backend.c - the CPU backend: host memory and the kernels of kernels/cpu.
+ * cpu_backend.c - the CPU backend: host memory and the kernels of kernels/cpu
+ * (mt_cpu_<name> for every entry of kernels/kernel_entries.h), and the CPU
+ * kernels' scratch memory.
  */
 #include "host/backend.h"
-#include "mytorch/runtime.h"
+#include "host/runtime.h"   /* mt_device_alloc, mt_get_deterministic */
 #include "kernels/cpu/cpu_kernels.h"
 
 #include <stdlib.h>
@@ -20,6 +22,14 @@ static void cpu_synchronize(void) {}
 
 bool mt_cpu_deterministic(void) { return mt_get_deterministic(); }
 
+/* The kernels' scratch memory (kernels/cpu/cpu_kernels.h) comes from the cpu
+   device's caching allocator, like a tensor's: it counts towards the
+   device's memory statistics and limit, and a failure leaves the
+   allocator's message (naming the device, the size and the limit) as the
+   thread's error for the engine to report. */
+void *mt_cpu_scratch_alloc(size_t nbytes) { return mt_device_alloc((mt_device){ MT_DEVICE_CPU, 0 }, nbytes); }
+void mt_cpu_scratch_free(void *ptr, size_t nbytes) { mt_device_free((mt_device){ MT_DEVICE_CPU, 0 }, ptr, nbytes); }
+
 const mt_backend mt_cpu_backend = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -27,26 +37,7 @@ const mt_backend mt_cpu_backend = {
     .to_host = cpu_copy_bytes,
     .from_host = cpu_copy_bytes,
     .synchronize = cpu_synchronize,
-    .copy = mt_cpu_copy,
-    .fill = mt_cpu_fill,
-    .arange = mt_cpu_arange,
-    .unary = mt_cpu_unary,
-    .unary_backward = mt_cpu_unary_backward,
-    .binary = mt_cpu_binary,
-    .where = mt_cpu_where,
-    .reduce = mt_cpu_reduce,
-    .softmax = mt_cpu_softmax,
-    .softmax_backward = mt_cpu_softmax_backward,
-    .gemm = mt_cpu_gemm,
-    .gemm_batched = mt_cpu_gemm_batched,
-    .random = mt_cpu_random,
-    .batch_norm_forward = mt_cpu_batch_norm_forward,
-    .batch_norm_backward = mt_cpu_batch_norm_backward,
-    .nll_forward = mt_cpu_nll_forward,
-    .nll_backward = mt_cpu_nll_backward,
-    .sgd_step = mt_cpu_sgd_step,
-    .adam_step = mt_cpu_adam_step,
-    /* indexing */
-    .gather = mt_cpu_gather,
-    .scatter_add = mt_cpu_scatter_add,
+    /* every kernel entry: mt_cpu_<name> (the CPU is the reference backend and has them all) */
+#define MT_KERNEL_ENTRY(name, family, params) .name = mt_cpu_##name,
+#include "kernels/kernel_entries.h"
 };

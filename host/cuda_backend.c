@@ -5,12 +5,12 @@
  * and the kernels of kernels/cuda (.cu files) as compiled by nvcc (mt_cuda_<name>,
  * library mytorch_cuda_kernels).
  *
- * A kernel entry points at its wrapper only once the wrapper is in the tree:
- * cmake/cuda.cmake defines MT_CUDA_HAS_<name> for every MT_CUDA_FN(<name>)
- * that a .cu file of kernels/cuda defines. The others stay NULL, and
- * host/backend.c refuses to register a table with NULL entries
- * (mt_device_available then names the missing families), so a half-built
- * backend is never used.
+ * The table is generated from kernels/kernel_entries.h: a kernel entry points
+ * at its wrapper only once the wrapper is in the tree (cmake/cuda.cmake
+ * defines MT_CUDA_HAS_<name> for every MT_CUDA_FN(<name>) that a .cu file of
+ * kernels/cuda defines). The others stay NULL: the backend is used all the
+ * same, and an op that needs a missing entry fails on cuda with a message
+ * naming the op, the entry and the device.
  *
  * Built only with the CUDA toolkit (MYTORCH_HAVE_CUDA_TOOLKIT).
  */
@@ -83,108 +83,11 @@ static void cuda_synchronize(void)
 }
 
 /* ---------------------------------------------------------------- kernel entries */
-/* elementwise.cu */
-#ifdef MT_CUDA_HAS_copy
-#define E_copy mt_cuda_copy
-#else
-#define E_copy NULL
-#endif
-#ifdef MT_CUDA_HAS_fill
-#define E_fill mt_cuda_fill
-#else
-#define E_fill NULL
-#endif
-#ifdef MT_CUDA_HAS_arange
-#define E_arange mt_cuda_arange
-#else
-#define E_arange NULL
-#endif
-#ifdef MT_CUDA_HAS_unary
-#define E_unary mt_cuda_unary
-#else
-#define E_unary NULL
-#endif
-#ifdef MT_CUDA_HAS_unary_backward
-#define E_unary_backward mt_cuda_unary_backward
-#else
-#define E_unary_backward NULL
-#endif
-#ifdef MT_CUDA_HAS_binary
-#define E_binary mt_cuda_binary
-#else
-#define E_binary NULL
-#endif
-#ifdef MT_CUDA_HAS_where
-#define E_where mt_cuda_where
-#else
-#define E_where NULL
-#endif
-/* reduce.cu */
-#ifdef MT_CUDA_HAS_reduce
-#define E_reduce mt_cuda_reduce
-#else
-#define E_reduce NULL
-#endif
-#ifdef MT_CUDA_HAS_softmax
-#define E_softmax mt_cuda_softmax
-#else
-#define E_softmax NULL
-#endif
-#ifdef MT_CUDA_HAS_softmax_backward
-#define E_softmax_backward mt_cuda_softmax_backward
-#else
-#define E_softmax_backward NULL
-#endif
-/* random.cu */
-#ifdef MT_CUDA_HAS_random
-#define E_random mt_cuda_random
-#else
-#define E_random NULL
-#endif
-/* norm.cu */
-#ifdef MT_CUDA_HAS_batch_norm_forward
-#define E_batch_norm_forward mt_cuda_batch_norm_forward
-#else
-#define E_batch_norm_forward NULL
-#endif
-#ifdef MT_CUDA_HAS_batch_norm_backward
-#define E_batch_norm_backward mt_cuda_batch_norm_backward
-#else
-#define E_batch_norm_backward NULL
-#endif
-/* loss.cu */
-#ifdef MT_CUDA_HAS_nll_forward
-#define E_nll_forward mt_cuda_nll_forward
-#else
-#define E_nll_forward NULL
-#endif
-#ifdef MT_CUDA_HAS_nll_backward
-#define E_nll_backward mt_cuda_nll_backward
-#else
-#define E_nll_backward NULL
-#endif
-/* optim.cu */
-#ifdef MT_CUDA_HAS_sgd_step
-#define E_sgd_step mt_cuda_sgd_step
-#else
-#define E_sgd_step NULL
-#endif
-#ifdef MT_CUDA_HAS_adam_step
-#define E_adam_step mt_cuda_adam_step
-#else
-#define E_adam_step NULL
-#endif
-/* index.cu */
-#ifdef MT_CUDA_HAS_gather
-#define E_gather mt_cuda_gather
-#else
-#define E_gather NULL
-#endif
-#ifdef MT_CUDA_HAS_scatter_add
-#define E_scatter_add mt_cuda_scatter_add
-#else
-#define E_scatter_add NULL
-#endif
+/* GEMM is cuBLAS's (host/cuda_runtime.c), not a .cu file's wrapper. */
+#define MT_CUDA_HAS_gemm 1
+#define MT_CUDA_HAS_gemm_batched 1
+#define mt_cuda_gemm mt_cublas_gemm
+#define mt_cuda_gemm_batched mt_cublas_gemm_batched
 
 const mt_backend mt_cuda_backend = {
     .name = "cuda",
@@ -193,29 +96,11 @@ const mt_backend mt_cuda_backend = {
     .to_host = cuda_to_host,
     .from_host = cuda_from_host,
     .synchronize = cuda_synchronize,
-    /* NULL below: the family's .cu file (or that wrapper) is not in the tree yet. */
-    .copy = E_copy,
-    .fill = E_fill,
-    .arange = E_arange,
-    .unary = E_unary,
-    .unary_backward = E_unary_backward,
-    .binary = E_binary,
-    .where = E_where,
-    .reduce = E_reduce,
-    .softmax = E_softmax,
-    .softmax_backward = E_softmax_backward,
-    .gemm = mt_cublas_gemm,
-    .gemm_batched = mt_cublas_gemm_batched,
-    .random = E_random,
-    .batch_norm_forward = E_batch_norm_forward,
-    .batch_norm_backward = E_batch_norm_backward,
-    .nll_forward = E_nll_forward,
-    .nll_backward = E_nll_backward,
-    .sgd_step = E_sgd_step,
-    .adam_step = E_adam_step,
-    /* indexing */
-    .gather = E_gather,
-    .scatter_add = E_scatter_add,
+    /* every kernel entry: the wrapper mt_cuda_<name> where a .cu file defines
+       MT_CUDA_FN(<name>), else NULL (that .cu file or wrapper is not in the
+       tree yet: the ops that need it fail on cuda, naming it) */
+#define MT_KERNEL_ENTRY(name, family, params) .name = MT_PP_IF_ONE(MT_CUDA_HAS_##name, mt_cuda_##name, NULL),
+#include "kernels/kernel_entries.h"
 };
 
 #endif /* MYTORCH_HAVE_CUDA_TOOLKIT */

@@ -543,20 +543,20 @@ static mt_stream *blas_stream_locked(void)
 
 static cublasOperation_t op_of(bool t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
-static void cublas_gemm_any(const char *entry, mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                            double alpha, const void *a, int64_t lda, int64_t stride_a,
-                            const void *b, int64_t ldb, int64_t stride_b,
-                            double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
+/* MT_OK; MT_ERR_UNSUPPORTED for a dtype cuBLAS has no GEMM for (anything but
+   f32 and f64); MT_ERR_DEVICE when the handle or the call failed (recorded as
+   a device error, naming the call). */
+static mt_status cublas_gemm_any(const char *entry, mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                                 int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
+                                 const void *b, int64_t ldb, int64_t stride_b,
+                                 double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
 {
-    if (m <= 0 || n <= 0 || batch <= 0) return;
-    if (dtype != MT_F32 && dtype != MT_F64) {
-        mt_device_record_error(entry, 0, dtype == MT_I32 ? "int32 is not supported by cuBLAS GEMM"
-                                         : "only float32 and float64 are supported by cuBLAS GEMM");
-        return;
-    }
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (m <= 0 || n <= 0 || batch <= 0) return MT_OK;
     mt_gemm_colmajor g = mt_gemm_row_to_col_major(trans_a, trans_b, m, n, k, a, lda, stride_a, b, ldb, stride_b, ldc);
     mt_stream *s = blas_stream_locked();
     cublasHandle_t h = blas_handle(s);
+    mt_status result = h ? MT_OK : MT_ERR_DEVICE;
     if (h) {
         cublasStatus_t st;
         const char *call;
@@ -587,25 +587,28 @@ static void cublas_gemm_any(const char *entry, mt_dtype dtype, bool trans_a, boo
             snprintf(what, sizeof what, "%s: %s (m=%lld, n=%lld, k=%lld, batch=%lld)", entry, call, (long long)m,
                      (long long)n, (long long)k, (long long)batch);
             (void)blas_ok_async(st, what);
+            result = MT_ERR_DEVICE;
         }
     }
     pthread_mutex_unlock(&s->lock);
+    return result;
 }
 
-void mt_cublas_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                    double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
-                    double beta, void *c, int64_t ldc)
+mt_status mt_cublas_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                         double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+                         double beta, void *c, int64_t ldc)
 {
-    cublas_gemm_any("cuda gemm", dtype, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+    return cublas_gemm_any("cuda gemm", dtype, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc,
+                           0, 1);
 }
 
-void mt_cublas_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                            double alpha, const void *a, int64_t lda, int64_t stride_a,
-                            const void *b, int64_t ldb, int64_t stride_b,
-                            double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
+mt_status mt_cublas_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                                 double alpha, const void *a, int64_t lda, int64_t stride_a,
+                                 const void *b, int64_t ldb, int64_t stride_b,
+                                 double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
 {
-    cublas_gemm_any("cuda gemm_batched", dtype, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
-                    beta, c, ldc, stride_c, batch);
+    return cublas_gemm_any("cuda gemm_batched", dtype, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                           stride_b, beta, c, ldc, stride_c, batch);
 }
 
 #else
@@ -633,22 +636,24 @@ bool mt_cublas_load(const char **why)
 }
 size_t mt_cublas_workspace_bytes(void) { return 0; }
 /* Never called: no cuda backend is registered without the toolkit. */
-void mt_cublas_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                    double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
-                    double beta, void *c, int64_t ldc)
+mt_status mt_cublas_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                         double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+                         double beta, void *c, int64_t ldc)
 {
     (void)dtype; (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
     (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
     mt_device_record_error("cuda gemm", 0, no_toolkit);
+    return MT_ERR_DEVICE;
 }
-void mt_cublas_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                            double alpha, const void *a, int64_t lda, int64_t stride_a,
-                            const void *b, int64_t ldb, int64_t stride_b,
-                            double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
+mt_status mt_cublas_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                                 double alpha, const void *a, int64_t lda, int64_t stride_a,
+                                 const void *b, int64_t ldb, int64_t stride_b,
+                                 double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
 {
     (void)dtype; (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
     (void)stride_a; (void)b; (void)ldb; (void)stride_b; (void)beta; (void)c; (void)ldc; (void)stride_c; (void)batch;
     mt_device_record_error("cuda gemm_batched", 0, no_toolkit);
+    return MT_ERR_DEVICE;
 }
 
 /* Built without the CUDA toolkit: the native paths report that CUDA is not built in (they are

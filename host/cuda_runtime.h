@@ -50,16 +50,17 @@ mt_gemm_colmajor mt_gemm_row_to_col_major(bool trans_a, bool trans_b, int64_t m,
                                           const void *a, int64_t lda, int64_t stride_a,
                                           const void *b, int64_t ldb, int64_t stride_b, int64_t ldc);
 
-/* The backend's gemm and gemm_batched (host/backend.h) through cuBLAS on the
-   current stream (f32: cublasSgemm, TF32 when allowed; f64: cublasDgemm;
-   other dtypes are a device error). Failures are recorded as device errors. */
-void mt_cublas_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                    double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
-                    double beta, void *c, int64_t ldc);
-void mt_cublas_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                            double alpha, const void *a, int64_t lda, int64_t stride_a,
-                            const void *b, int64_t ldb, int64_t stride_b,
-                            double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch);
+/* The cuda backend's gemm and gemm_batched entries (kernels/kernel_entries.h)
+   through cuBLAS on the current stream (f32: cublasSgemm, TF32 when allowed;
+   f64: cublasDgemm; other dtypes: MT_ERR_UNSUPPORTED). A failed call is
+   recorded as a device error and returns MT_ERR_DEVICE. */
+MT_MUST_CHECK mt_status mt_cublas_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                                       double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+                                       double beta, void *c, int64_t ldc);
+MT_MUST_CHECK mt_status mt_cublas_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                                               int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
+                                               const void *b, int64_t ldb, int64_t stride_b,
+                                               double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch);
 /* Loads cuBLAS (dlopen of libcublas.so.<major> of the toolkit this was built
    with; once per process). The cuda backend is registered only when it
    loads; when not, *why says why. Nothing else loads it: a process that never
@@ -71,18 +72,14 @@ size_t mt_cublas_workspace_bytes(void);
 
 /* ---------------------------------------------------------------- the backend's registration (host/backend.c) */
 /* Whether device cuda:index can be used: the toolkit built in, a GPU and
-   driver (mt_cuda_is_available), the index in range, and a cuda backend table
-   with no NULL entry. When not, *why says which of these failed (for a
-   half-built table: which kernel families are missing). Decided once. */
+   driver (mt_cuda_is_available), cuBLAS, and the index in range. When not,
+   *why says which of these failed. Decided once. A table that lacks kernel
+   entries is used all the same: the ops that need them fail on cuda. */
 bool mt_cuda_backend_usable(int index, const char **why);
-/* Writes the names of be's NULL entries, grouped by kernel family (e.g.
-   "elementwise.cu (copy, fill), optim.cu (sgd_step)"), into buf; returns
-   how many entries are NULL. */
-int mt_backend_missing_entries(const mt_backend *be, char *buf, size_t size);
 /* The allocator's stream operations for cuda (NULL without the toolkit). */
 const mt_alloc_stream_ops *mt_cuda_alloc_stream_ops(void);
 /* The real CUDA backend's table (host/cuda_backend.c; built with the toolkit
-   only). Kernel entries whose .cu file has not landed yet are NULL. */
+   only). Kernel entries whose .cu wrapper has not landed yet are NULL. */
 extern const mt_backend mt_cuda_backend;
 
 /* ---------------------------------------------------------------- for the kernel wrappers */

@@ -17,10 +17,15 @@ static _Thread_local mt_status last_status = MT_OK;
 
 mt_status mt_set_error(mt_status code, const char *fmt, ...)
 {
+    /* Formatted aside first: callers wrap the previous message,
+       mt_set_error(st, "load: %s", mt_last_error()), and vsnprintf into the
+       buffer it reads from garbles the text (and is undefined behaviour). */
+    char text[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    memcpy(last_error, text, sizeof last_error);
     last_status = code;
     return code;
 }
@@ -118,14 +123,23 @@ void mt_runtime_scope_forget(int64_t slot)
     if (slot >= 0 && slot < scope_len) scope_objects[slot] = NULL;
 }
 
+typedef struct release_box { mt_release_fn release; } release_box;
+static void call_release(void *object, void *ctx) { ((release_box *)ctx)->release(object); }
+
 int64_t mt_runtime_scope_pop(int mark, mt_release_fn release)
+{
+    release_box box = { release };
+    return mt_runtime_scope_pop_each(mark, call_release, &box);
+}
+
+int64_t mt_runtime_scope_pop_each(int mark, void (*each)(void *object, void *ctx), void *ctx)
 {
     int64_t released = 0;
     if (scope_depth == 0 || mark < 0 || mark > scope_len) return 0;
     /* Newest first: views and outputs go before what they were made from. */
     while (scope_len > mark) {
         void *obj = scope_objects[--scope_len];
-        if (obj) { release(obj); released++; }
+        if (obj) { each(obj, ctx); released++; }
     }
     scope_depth--;
     if (scope_depth == 0 && scope_cap > (1 << 20)) {   /* give back an unusually large registry */

@@ -36,6 +36,8 @@ void mt_runtime_scope_forget(int64_t slot);      /* the object left the scope (k
 /* Pops scopes down to mark, calling release on every live object registered
    after it, newest first. Returns the number of objects released. */
 int64_t mt_runtime_scope_pop(int mark, mt_release_fn release);
+/* The same, handing each live object to each(object, ctx) instead. */
+int64_t mt_runtime_scope_pop_each(int mark, void (*each)(void *object, void *ctx), void *ctx);
 
 /* ---------------------------------------------------------------- memory */
 /* Caching allocator: freed blocks go to size-classed free lists of their

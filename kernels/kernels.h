@@ -3,9 +3,10 @@
  *
  * A kernel knows nothing of tensors, autograd or devices: it receives raw
  * pointers (already offset to the first element), element counts and, where a
- * kernel walks a strided layout, an mt_loop describing it. Every backend
- * (kernels/cpu, kernels/cuda) implements the same signatures; host/backend.h
- * gathers them into a table that engine/ calls through.
+ * kernel walks a strided layout, an mt_loop describing it, and returns an
+ * mt_status. Every backend (kernels/cpu, kernels/cuda) implements the
+ * signatures of kernels/kernel_entries.h; host/backend.h gathers them into a
+ * table that engine/ calls through.
  */
 #ifndef MT_KERNELS_H
 #define MT_KERNELS_H
@@ -14,20 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mytorch/types.h"
+#include "mytorch/types.h"   /* mt_dtype, mt_status, MT_MAX_DIMS: the vocabulary every layer shares */
+#include "kernels/loop.h"     /* mt_loop: a strided walk, and its simplification */
 
-/* mt_dtype, MT_MAX_DIMS: the public vocabulary every layer shares. */
-
-/*
- * A strided walk over up to 4 operands that share one shape. stride[k][d] is
- * operand k's step, in elements, along dim d (0 where operand k is broadcast).
- * Operand 0 is the output by convention.
- */
-typedef struct mt_loop {
-    int ndim;
-    int64_t shape[MT_MAX_DIMS];
-    int64_t stride[4][MT_MAX_DIMS];
-} mt_loop;
+/* A kernel entry's status must be looked at (kernels/kernel_entries.h): the
+   compiler warns, and -Werror fails the build, where it is dropped. */
+#define MT_MUST_CHECK __attribute__((warn_unused_result))
 
 /* Elementwise functions of one input. params[] carries the constants a few need. */
 typedef enum mt_unary_kind {

@@ -17,6 +17,10 @@
 #   examples/         mytorch/
 #   tests/            anything
 #
+# Also: every op definition in engine/ is written with MT_OP_DEF (so that it
+# is registered for the op-coverage test, tests/test_op_coverage.c), never as
+# a plain `static const mt_op_def name = { ... }`.
+#
 # Usage: scripts/check_layers.sh [repository root]. Prints each violation as
 # file:line: the include and the rule; exits 1 if there is any.
 set -euo pipefail
@@ -60,3 +64,12 @@ if [ "$bad" -ne 0 ]; then
     exit 1
 fi
 echo "check_layers: every #include points down the layer map"
+
+# An mt_op_def variable defined with an initializer outside MT_OP_DEF.
+unregistered="$(grep -rnE --include='*.c' --include='*.h' --exclude=internal.h 'mt_op_def(_n)?[[:space:]]+[A-Za-z_][A-Za-z_0-9]*[[:space:]]*=' engine || true)"   # internal.h: the macro itself
+if [ -n "$unregistered" ]; then
+    echo "$unregistered" | sed 's/$/: an op definition not written with MT_OP_DEF (engine\/internal.h)/'
+    echo "check_layers: op definitions that the op-coverage test cannot see (see docs/architecture.md)" >&2
+    exit 1
+fi
+echo "check_layers: every op definition is registered with MT_OP_DEF"

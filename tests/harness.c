@@ -5,11 +5,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "engine/internal.h"   /* the tape's nodes and their op definitions, for the coverage records */
 
 /* ---------------------------------------------------------------- ref tensors */
 int64_t ref_numel(const ref_tensor *t)
@@ -287,6 +291,82 @@ static void check_gradients(const mt_op_case *c, case_inputs *vals, uint64_t see
     mt_scope_end(scope);
 }
 
+/* ---------------------------------------------------------------- the op definitions a case exercises */
+/* The names of the op definitions (mt_op_def) on the tape of one forward run
+   of c on device, its differentiable inputs requiring grad: what the case's
+   vjp and jvp checks went through. */
+typedef struct op_set {
+    int n;
+    const char *names[MT_COVERAGE_MAX_OPS];
+} op_set;
+
+static void op_set_add(op_set *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++) if (strcmp(s->names[i], name) == 0) return;
+    cr_assert(s->n < MT_COVERAGE_MAX_OPS, "more than %d op definitions in one case", MT_COVERAGE_MAX_OPS);
+    s->names[s->n++] = name;
+}
+
+/* Whether the forward ran (false: it failed, e.g. the device has no kernel for it). */
+static bool collect_ops(const mt_op_case *c, const case_inputs *vals, mt_device device, op_set *ops)
+{
+    mt_scope scope = mt_scope_begin();
+    ops->n = 0;
+    mt_tensor *host_in[6], *in[6], *outs[MT_CASE_MAX_OUTPUTS] = { 0 };
+    make_tensors(c, vals, MT_F64, host_in);
+    for (int i = 0; i < c->n_inputs; i++) {
+        in[i] = mt_to_device(host_in[i], device);
+        if (in[i] && differentiable(c, i)) in[i] = mt_requires_grad(in[i], true);
+    }
+    bool ran = run_case(c, in, outs);
+    /* depth-first over the nodes (a case's graph is small) */
+    mt_node *stack[256], *seen[256];
+    int top = 0, n_seen = 0;
+    for (int o = 0; ran && o < n_outputs(c); o++)
+        if (outs[o] && outs[o]->grad_fn) stack[top++] = outs[o]->grad_fn;
+    while (top > 0) {
+        mt_node *node = stack[--top];
+        bool visited = false;
+        for (int i = 0; i < n_seen && !visited; i++) visited = seen[i] == node;
+        if (visited) continue;
+        cr_assert(n_seen < 256, "%s: more than 256 nodes on the tape", c->name);
+        seen[n_seen++] = node;
+        op_set_add(ops, node->op->name);
+        for (int i = 0; i < node->n_inputs; i++) {
+            mt_tensor *t = node->inputs[i];
+            if (t && t->grad_fn && top < 256) stack[top++] = t->grad_fn;
+        }
+    }
+    mt_scope_end(scope);
+    return ran;
+}
+
+/* ---------------------------------------------------------------- coverage records */
+/* With MYTORCH_OP_COVERAGE_DIR set, every passing mt_check_op appends one line
+   per (backend, op definition) to <dir>/records-<pid>.tsv:
+       backend \t checked|no-kernel \t op \t case \t why (no-kernel only)
+   tests/test_op_coverage.c reads them all (see docs/architecture.md). */
+static void record_coverage(const mt_op_case *c, const char *backend, const char *state, const op_set *ops,
+                            const char *why)
+{
+    const char *dir = getenv("MYTORCH_OP_COVERAGE_DIR");
+    if (!dir || !*dir) return;
+    char path[1024];
+    (void)mkdir(dir, 0755);   /* ctest empties it by removing it; EEXIST is fine */
+    snprintf(path, sizeof path, "%s/records-%ld.tsv", dir, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    cr_assert(fd >= 0, "op coverage: cannot open %s: %s", path, strerror(errno));
+    for (int i = 0; i < ops->n; i++) {
+        char line[1024], clean[400];
+        snprintf(clean, sizeof clean, "%s", why ? why : "");
+        for (char *p = clean; *p; p++) if (*p == '\t' || *p == '\n') *p = ' ';
+        int len = snprintf(line, sizeof line, "%s\t%s\t%s\t%s\t%s\n", backend, state, ops->names[i], c->name, clean);
+        if (len > (int)sizeof line - 1) len = (int)sizeof line - 1;
+        cr_assert(write(fd, line, (size_t)len) == len, "op coverage: cannot write %s: %s", path, strerror(errno));
+    }
+    close(fd);
+}
+
 /* ---------------------------------------------------------------- backends against the CPU */
 /* Everything one device computes for a case: the outputs, the vjp of fixed
    cotangents and the jvp of fixed tangents, all copied to the host as double. */
@@ -294,9 +374,25 @@ typedef struct device_results {
     int64_t n_out[MT_CASE_MAX_OUTPUTS];
     double *out[MT_CASE_MAX_OUTPUTS], *tangent[MT_CASE_MAX_OUTPUTS];
     double *grads[6];
+    char unsupported[400];      /* why the device could not run the case */
 } device_results;
 
-static void run_on_device(const mt_op_case *c, const case_inputs *vals, mt_dtype dtype, mt_device device,
+/* A step of run_on_device that did not work: on the CPU a failure of the
+   test; on another device, when its backend lacks a kernel for the case
+   (MT_ERR_UNSUPPORTED), the reason is kept and the device is skipped. */
+#define DEVICE_STEP_OK(ok, ...)                                                                    \
+    do {                                                                                           \
+        if (ok) break;                                                                             \
+        if (device.type != MT_DEVICE_CPU && mt_last_status() == MT_ERR_UNSUPPORTED) {              \
+            snprintf(r->unsupported, sizeof r->unsupported, "%s", mt_last_error());                \
+            mt_scope_end(scope);                                                                   \
+            return false;                                                                          \
+        }                                                                                          \
+        cr_assert(false, __VA_ARGS__);                                                             \
+    } while (0)
+
+/* Whether the case ran on device (false: it has no kernel for it, r->unsupported says which). */
+static bool run_on_device(const mt_op_case *c, const case_inputs *vals, mt_dtype dtype, mt_device device,
                           device_results *r)
 {
     mt_scope scope = mt_scope_begin();
@@ -311,8 +407,8 @@ static void run_on_device(const mt_op_case *c, const case_inputs *vals, mt_dtype
     }
     bool ok = false;
     MT_NO_GRAD { ok = run_case(c, in, outs); }
-    cr_assert(ok, "%s [%s on %s]: forward failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device),
-              mt_last_error());
+    DEVICE_STEP_OK(ok, "%s [%s on %s]: forward failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device),
+                   mt_last_error());
     for (int o = 0; o < n_out; o++) {
         r->n_out[o] = mt_numel(outs[o]);
         r->out[o] = to_f64(outs[o]);
@@ -327,14 +423,17 @@ static void run_on_device(const mt_op_case *c, const case_inputs *vals, mt_dtype
         for (int i = 0; i < c->n_inputs; i++)
             if (differentiable(c, i))
                 tangents[i] = mt_to_device(mt_uniform(&gen, dtype, in[i]->ndim, in[i]->shape, -1, 1), device);
-        cr_assert(mt_vjp_n(run_fn, (void *)c, c->n_inputs, in, n_out, v, ys, grads) == MT_OK,
-                  "%s [%s on %s]: vjp failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device), mt_last_error());
+        DEVICE_STEP_OK(mt_vjp_n(run_fn, (void *)c, c->n_inputs, in, n_out, v, ys, grads) == MT_OK,
+                       "%s [%s on %s]: vjp failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device),
+                       mt_last_error());
         for (int i = 0; i < c->n_inputs; i++) if (grads[i] && differentiable(c, i)) r->grads[i] = to_f64(grads[i]);
-        cr_assert(mt_jvp_n(run_fn, (void *)c, c->n_inputs, in, tangents, n_out, ys, ty) == MT_OK,
-                  "%s [%s on %s]: jvp failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device), mt_last_error());
+        DEVICE_STEP_OK(mt_jvp_n(run_fn, (void *)c, c->n_inputs, in, tangents, n_out, ys, ty) == MT_OK,
+                       "%s [%s on %s]: jvp failed: %s", c->name, mt_dtype_name(dtype), mt_device_name(device),
+                       mt_last_error());
         for (int o = 0; o < n_out; o++) if (ty[o]) r->tangent[o] = to_f64(ty[o]);
     }
     mt_scope_end(scope);
+    return true;
 }
 
 static void free_results(device_results *r)
@@ -357,19 +456,31 @@ static void compare_arrays(const mt_op_case *c, const char *what, mt_dtype dtype
     }
 }
 
-/* The op on every other built-in backend against the CPU, forward, vjp and jvp. */
-static void check_backends(const mt_op_case *c, const case_inputs *vals)
+/* The op on every other built-in backend against the CPU, forward, vjp and
+   jvp. A backend that has no kernel for the case (a partial backend) is
+   skipped and reported as such in the coverage records; cpu_ops are the op
+   definitions the case exercises. */
+static void check_backends(const mt_op_case *c, const case_inputs *vals, const op_set *cpu_ops)
 {
     mt_device others[] = { { MT_DEVICE_CUDA_EMU, 0 }, { MT_DEVICE_CUDA, 0 } };
     for (size_t d = 0; d < sizeof others / sizeof others[0]; d++) {
         if (!mt_device_available(others[d], NULL)) continue;
         const char *name = mt_device_name(others[d]);
-        for (int pass = 0; pass < 2; pass++) {
+        bool ran = true;
+        char why[400] = "";
+        for (int pass = 0; pass < 2 && ran; pass++) {
             mt_dtype dtype = pass ? MT_F64 : MT_F32;
             double tol = dtype == MT_F32 ? 1e-5 : 1e-10;
             device_results cpu, dev;
             run_on_device(c, vals, dtype, mt_cpu(), &cpu);
-            run_on_device(c, vals, dtype, others[d], &dev);
+            if (!run_on_device(c, vals, dtype, others[d], &dev)) {
+                cr_log_info("%s: skipped on %s, which has no kernel for it: %s", c->name, name, dev.unsupported);
+                snprintf(why, sizeof why, "%s", dev.unsupported);
+                free_results(&cpu);
+                free_results(&dev);
+                ran = false;
+                break;
+            }
             for (int o = 0; o < n_outputs(c); o++) {
                 char what[32];
                 cr_assert(cpu.n_out[o] == dev.n_out[o], "%s: output %d has %lld elements on %s, %lld on cpu", c->name, o,
@@ -386,6 +497,13 @@ static void check_backends(const mt_op_case *c, const case_inputs *vals)
                     if (cpu.grads[i]) compare_arrays(c, "vjp", dtype, name, cpu.grads[i], dev.grads[i], vals->numel[i], tol);
             free_results(&cpu);
             free_results(&dev);
+        }
+        if (ran) {
+            op_set dev_ops;
+            cr_assert(collect_ops(c, vals, others[d], &dev_ops), "%s on %s: %s", c->name, name, mt_last_error());
+            record_coverage(c, name, "checked", &dev_ops, NULL);
+        } else {
+            record_coverage(c, name, "no-kernel", cpu_ops, why);
         }
     }
 }
@@ -407,7 +525,10 @@ void mt_check_op(const mt_op_case *c)
     check_forward(c, &vals, MT_F64, expect);
     check_forward(c, &vals, MT_F32, expect);
     if (!c->no_grad_check) check_gradients(c, &vals, 99);
-    check_backends(c, &vals);
+    op_set cpu_ops;
+    cr_assert(collect_ops(c, &vals, mt_cpu(), &cpu_ops), "%s: %s", c->name, mt_last_error());
+    check_backends(c, &vals, &cpu_ops);
+    record_coverage(c, "cpu", "checked", &cpu_ops, NULL);
     for (int o = 0; o < MT_CASE_MAX_OUTPUTS; o++) free(expect[o].data);
     free_values(c, &vals);
 }

@@ -10,7 +10,14 @@
  *   3. jvp against vjp:  <J u, v> == <u, J^T v>  for random u, v;
  *   4. the op on every other available backend (cuda-emu, and cuda where a
  *      GPU is present) against the CPU: forward, vjp and jvp, in f32 (relative
- *      error 1e-5) and f64 (1e-10).
+ *      error 1e-5) and f64 (1e-10). A backend that has no kernel for the op
+ *      (a partial backend: MT_ERR_UNSUPPORTED) is skipped, not failed.
+ *
+ * Coverage: with MYTORCH_OP_COVERAGE_DIR set (ctest sets it), a passing
+ * mt_check_op records which op definitions (mt_op_def) the case exercised on
+ * which backend, or that the backend had no kernel for them;
+ * tests/test_op_coverage.c compares the records with every op definition of
+ * the library and fails on one without a case (docs/architecture.md).
  *
  * An op with several outputs (max over a dim: values and indices; an LSTM:
  * y, h_n, c_n) sets n_outputs and run_n instead of run, and its reference
@@ -56,6 +63,8 @@ typedef struct mt_input_spec {
 
 /* The most outputs a case can have. */
 #define MT_CASE_MAX_OUTPUTS 4
+/* Op definitions on the tape of one case at most (for the coverage records). */
+#define MT_COVERAGE_MAX_OPS 32
 
 typedef struct mt_op_case mt_op_case;
 struct mt_op_case {
@@ -83,6 +92,10 @@ struct mt_op_case {
 /* Runs every check on c, failing the current Criterion test with a message
    naming the op, the check and the worst element. */
 void mt_check_op(const mt_op_case *c);
+
+/* A direct call of a backend kernel entry (they return an mt_status that
+   must be looked at) that must succeed: KERNEL_OK(emu->fill(MT_F32, n, p, 0)). */
+#define KERNEL_OK(call) cr_assert_eq((call), MT_OK, "kernel call failed: %s", #call)
 
 /* Shape helper for specs: MT_SPEC(-2, 2, 3, 4) is a [3, 4] input in [-2, 2]. */
 #define MT_SPEC(lo_, hi_, ...) \

@@ -49,7 +49,7 @@ static mt_status pair_jvp(mt_node *node, mt_tensor *const *t, mt_tensor **out_ta
     return out_tangents[0] && out_tangents[1] ? MT_OK : mt_last_status();
 }
 
-static const mt_op_def_n pair_op = { { "pair", NULL, NULL }, pair_vjp, pair_jvp };
+MT_OP_DEF_N(pair_op, { "pair", NULL, NULL }, pair_vjp, pair_jvp);
 
 /* (x * y, sum_j x_ij^2) as one node; out0, out1 receive them (NULL on error). */
 static mt_status pair(mt_tensor *x, mt_tensor *y, mt_tensor **out0, mt_tensor **out1)

@@ -1,69 +1,78 @@
 /*
- * test_backend_tables.c - the backend tables are what they claim to be:
- * every kernel entry of cuda-emu is an emulated CUDA kernel, not the CPU
- * kernel standing in for it (the harness would then compare the CPU with
- * itself and prove nothing); GEMM alone goes to the CPU BLAS, as cuBLAS's
- * stand-in. The same holds for the real cuda table when it is built.
+ * test_backend_tables.c - the backend tables are what they claim to be.
+ *
+ *   - The entries of mt_backend come from one list (host/backend.h's memory
+ *     entries and kernels/kernel_entries.h); the checks here walk that same
+ *     list (mt_backend_entries), so a new entry is checked without touching
+ *     this file.
+ *   - The CPU table has every entry (it is the reference backend).
+ *   - Every kernel entry of cuda-emu is an emulated CUDA kernel, not the CPU
+ *     kernel standing in for it (the harness would then compare the CPU with
+ *     itself and prove nothing); GEMM alone goes to the CPU BLAS, as cuBLAS's
+ *     stand-in. The same holds for the real cuda table when it is built.
  */
 #include <criterion/criterion.h>
 
 #include <stddef.h>
 #include <string.h>
 
+#include "harness.h"
 #include "host/backend.h"
 #include "host/cuda_runtime.h"
 
-/* Every function-pointer member of mt_backend, in declaration order; the
-   static assertion below fails to compile when an entry is added to the
-   struct but not here. */
-#define BACKEND_ENTRIES(X)                                                          \
-    X(alloc) X(free) X(to_host) X(from_host) X(synchronize)                         \
-    X(copy) X(fill) X(arange) X(unary) X(unary_backward) X(binary) X(where)         \
-    X(reduce) X(softmax) X(softmax_backward) X(gemm) X(gemm_batched) X(random)      \
-    X(batch_norm_forward) X(batch_norm_backward) X(nll_forward) X(nll_backward)     \
-    X(sgd_step) X(adam_step)                                                        \
-    X(gather) X(scatter_add)
+/* The kernel entries the list names, counted from the list itself. */
+enum {
+#define MT_KERNEL_ENTRY(name, family, params) KERNEL_##name,
+#include "kernels/kernel_entries.h"
+    N_KERNEL_ENTRIES
+};
 
-#define COUNT_ONE(field) +1
-enum { N_ENTRIES = 0 BACKEND_ENTRIES(COUNT_ONE) };
-_Static_assert(offsetof(mt_backend, alloc) + N_ENTRIES * sizeof(void (*)(void)) == sizeof(mt_backend),
-               "tests/test_backend_tables.c: BACKEND_ENTRIES does not list every member of mt_backend");
-
-/* The memory entries come first; gemm and gemm_batched may be the CPU's on cuda-emu only. */
-static bool is_kernel(const char *name)
-{
-    static const char *memory[] = { "alloc", "free", "to_host", "from_host", "synchronize" };
-    for (size_t i = 0; i < sizeof memory / sizeof memory[0]; i++)
-        if (strcmp(memory[i], name) == 0) return false;
-    return true;
-}
+static bool is_gemm(const mt_backend_entry_info *e) { return strcmp(e->family, "gemm") == 0; }
 
 /* Compares the kernel entries of table be with the CPU table; returns the
    number of entries checked. */
 static int check_no_cpu_stand_ins(const mt_backend *be, bool gemm_may_be_cpu)
 {
-    int checked = 0;
-#define CHECK_ONE(field)                                                                             \
-    do {                                                                                             \
-        const char *name = #field;                                                                   \
-        cr_assert(be->field != NULL, "%s: entry %s is NULL", be->name, name);                        \
-        if (!is_kernel(name)) break;                                                                 \
-        bool is_gemm = strcmp(name, "gemm") == 0 || strcmp(name, "gemm_batched") == 0;               \
-        if (is_gemm && gemm_may_be_cpu) break;                                                       \
-        cr_assert(be->field != mt_cpu_backend.field,                                                 \
-                  "%s: entry %s is the CPU kernel, not a CUDA kernel", be->name, name);              \
-        checked++;                                                                                   \
-    } while (0);
-    BACKEND_ENTRIES(CHECK_ONE)
-#undef CHECK_ONE
+    int n, checked = 0;
+    const mt_backend_entry_info *entries = mt_backend_entries(&n);
+    for (int i = 0; i < n; i++) {
+        const mt_backend_entry_info *e = &entries[i];
+        cr_assert(mt_backend_has(be, e), "%s: entry %s (%s) is NULL", be->name, e->name, e->family);
+        if (!e->is_kernel || (is_gemm(e) && gemm_may_be_cpu)) continue;
+        cr_assert(!mt_backend_same_entry(be, &mt_cpu_backend, e), "%s: entry %s is the CPU kernel, not a CUDA kernel",
+                  be->name, e->name);
+        checked++;
+    }
     return checked;
+}
+
+Test(backend_tables, the_entry_list_describes_the_struct)
+{
+    int n;
+    const mt_backend_entry_info *entries = mt_backend_entries(&n);
+    int kernels = 0, gemms = 0;
+    size_t last = 0;
+    for (int i = 0; i < n; i++) {
+        cr_assert(entries[i].offset > last || i == 0, "entries are in declaration order");
+        cr_assert(entries[i].offset >= offsetof(mt_backend, alloc) && entries[i].offset < sizeof(mt_backend));
+        last = entries[i].offset;
+        kernels += entries[i].is_kernel;
+        gemms += entries[i].is_kernel && is_gemm(&entries[i]);
+    }
+    cr_assert_eq(kernels, N_KERNEL_ENTRIES);
+    cr_assert_eq(n, N_KERNEL_ENTRIES + 5, "5 memory entries");
+    cr_assert_eq(gemms, 2);
+    cr_assert_eq(sizeof(mt_backend), sizeof(const char *) + (size_t)n * sizeof(void (*)(void)));
+    cr_assert_str_eq(entries[0].name, "alloc");
+    cr_assert_eq(entries[n - 1].offset + sizeof(void (*)(void)), sizeof(mt_backend));
 }
 
 Test(backend_tables, cpu_table_is_complete)
 {
-#define CHECK_CPU(field) cr_assert(mt_cpu_backend.field != NULL, "cpu: entry %s is NULL", #field);
-    BACKEND_ENTRIES(CHECK_CPU)
-#undef CHECK_CPU
+    int n;
+    const mt_backend_entry_info *entries = mt_backend_entries(&n);
+    for (int i = 0; i < n; i++)
+        cr_assert(mt_backend_has(&mt_cpu_backend, &entries[i]), "cpu: entry %s is NULL", entries[i].name);
 }
 
 Test(backend_tables, cuda_emu_runs_cuda_kernels_not_cpu_stand_ins)
@@ -71,14 +80,14 @@ Test(backend_tables, cuda_emu_runs_cuda_kernels_not_cpu_stand_ins)
     const mt_backend *emu = mt_backend_for(MT_DEVICE_CUDA_EMU);
     if (!emu) cr_skip_test("cuda-emu is not built in (no C++ compiler)");
     int checked = check_no_cpu_stand_ins(emu, true);
-    cr_assert(checked == N_ENTRIES - 5 - 2, "checked %d kernel entries", checked);
+    cr_assert(checked == N_KERNEL_ENTRIES - 2, "checked %d kernel entries", checked);
 }
 
 Test(backend_tables, cuda_runs_cuda_kernels_and_cublas)
 {
 #ifdef MYTORCH_HAVE_CUDA_TOOLKIT
     int checked = check_no_cpu_stand_ins(&mt_cuda_backend, false);
-    cr_assert(checked == N_ENTRIES - 5, "checked %d kernel entries", checked);
+    cr_assert(checked == N_KERNEL_ENTRIES, "checked %d kernel entries", checked);
 #else
     cr_skip_test("built without the CUDA toolkit");
 #endif

@@ -184,8 +184,8 @@ static void check_copy(const char *what, const mt_loop *loop, const int64_t *ext
     fill_values(sd, src, sn, lo, hi);
     memset(dc, 0xA5, (size_t)dn * dsz);
     void *d_src = dev_upload(src, (size_t)sn * ssz), *d_dst = dev_upload(dc, (size_t)dn * dsz);
-    cpu_be()->copy(loop, dd, dc + sh[0] * dsz, sd, src + sh[1] * ssz);
-    emu_be()->copy(loop, dd, (char *)d_dst + sh[0] * dsz, sd, (char *)d_src + sh[1] * ssz);
+    KERNEL_OK(cpu_be()->copy(loop, dd, dc + sh[0] * dsz, sd, src + sh[1] * ssz));
+    KERNEL_OK(emu_be()->copy(loop, dd, (char *)d_dst + sh[0] * dsz, sd, (char *)d_src + sh[1] * ssz));
     expect_no_device_error(what);
     dev_download(de, d_dst, (size_t)dn * dsz);
     char msg[160];
@@ -301,8 +301,8 @@ Test(cuda_elementwise, fill_every_dtype, .init = mt_test_setup, .fini = mt_test_
                     unsigned char *hc = xmalloc((size_t)total * sz), *he = xmalloc((size_t)total * sz);
                     memset(hc, 0x5A, (size_t)total * sz);
                     void *d = dev_upload(hc, (size_t)total * sz);
-                    cpu_be()->fill(t, sizes[s], hc + shift * sz, values[v]);
-                    emu_be()->fill(t, sizes[s], (char *)d + shift * sz, values[v]);
+                    KERNEL_OK(cpu_be()->fill(t, sizes[s], hc + shift * sz, values[v]));
+                    KERNEL_OK(emu_be()->fill(t, sizes[s], (char *)d + shift * sz, values[v]));
                     expect_no_device_error("fill");
                     dev_download(he, d, (size_t)total * sz);
                     char msg[96];
@@ -329,8 +329,8 @@ Test(cuda_elementwise, arange_every_dtype, .init = mt_test_setup, .fini = mt_tes
             size_t sz = mt_dtype_size(t);
             unsigned char *hc = xmalloc((size_t)sizes[s] * sz), *he = xmalloc((size_t)sizes[s] * sz);
             void *d = emu_be()->alloc((size_t)sizes[s] * sz);
-            cpu_be()->arange(t, sizes[s], start, step, hc);
-            emu_be()->arange(t, sizes[s], start, step, d);
+            KERNEL_OK(cpu_be()->arange(t, sizes[s], start, step, hc));
+            KERNEL_OK(emu_be()->arange(t, sizes[s], start, step, d));
             expect_no_device_error("arange");
             dev_download(he, d, (size_t)sizes[s] * sz);
             char msg[64];
@@ -392,17 +392,17 @@ static void check_unary(const unary_setup *u, mt_dtype t, int64_t n, int shift)
     memset(yc, 0x7F, bytes);
     memset(dxc, 0x7F, bytes);
     void *dx_ = dev_upload(x, bytes), *ddy = dev_upload(dy, bytes), *dyo = dev_upload(yc, bytes), *ddx = dev_upload(dxc, bytes);
-    cpu_be()->unary(u->kind, t, n, x + shift * sz, yc + shift * sz, u->params);
-    emu_be()->unary(u->kind, t, n, (char *)dx_ + shift * sz, (char *)dyo + shift * sz, u->params);
+    KERNEL_OK(cpu_be()->unary(u->kind, t, n, x + shift * sz, yc + shift * sz, u->params));
+    KERNEL_OK(emu_be()->unary(u->kind, t, n, (char *)dx_ + shift * sz, (char *)dyo + shift * sz, u->params));
     expect_no_device_error("unary");
     /* the backward reads the CPU's y on both sides, so that only dx is compared */
     emu_be()->from_host(dyo, yc, bytes);
-    cpu_be()->unary_backward(u->kind, t, n, x + shift * sz, yc + shift * sz, dy + shift * sz, dxc + shift * sz,
-                             u->params);
-    emu_be()->unary_backward(u->kind, t, n, (char *)dx_ + shift * sz, (char *)dyo + shift * sz,
-                             (char *)ddy + shift * sz, (char *)ddx + shift * sz, u->params);
+    KERNEL_OK(cpu_be()->unary_backward(u->kind, t, n, x + shift * sz, yc + shift * sz, dy + shift * sz, dxc + shift * sz,
+                             u->params));
+    KERNEL_OK(emu_be()->unary_backward(u->kind, t, n, (char *)dx_ + shift * sz, (char *)dyo + shift * sz,
+                             (char *)ddy + shift * sz, (char *)ddx + shift * sz, u->params));
     expect_no_device_error("unary_backward");
-    emu_be()->unary(u->kind, t, n, (char *)dx_ + shift * sz, (char *)dyo + shift * sz, u->params);
+    KERNEL_OK(emu_be()->unary(u->kind, t, n, (char *)dx_ + shift * sz, (char *)dyo + shift * sz, u->params));
     dev_download(ye, dyo, bytes);
     dev_download(dxe, ddx, bytes);
     char msg[96];
@@ -470,8 +470,8 @@ static void check_binary(const char *what, mt_binary_kind kind, mt_dtype t, cons
     }
     memset(oc, 0x3C, (size_t)on * osz);
     void *da = dev_upload(a, (size_t)an * sz), *db = dev_upload(b, (size_t)bn * sz), *dout = dev_upload(oc, (size_t)on * osz);
-    cpu_be()->binary(kind, t, loop, oc + sh[0] * osz, a + sh[1] * sz, b + sh[2] * sz);
-    emu_be()->binary(kind, t, loop, (char *)dout + sh[0] * osz, (char *)da + sh[1] * sz, (char *)db + sh[2] * sz);
+    KERNEL_OK(cpu_be()->binary(kind, t, loop, oc + sh[0] * osz, a + sh[1] * sz, b + sh[2] * sz));
+    KERNEL_OK(emu_be()->binary(kind, t, loop, (char *)dout + sh[0] * osz, (char *)da + sh[1] * sz, (char *)db + sh[2] * sz));
     expect_no_device_error("binary");
     dev_download(oe, dout, (size_t)on * osz);
     char msg[128];
@@ -584,9 +584,9 @@ static void check_where(const char *what, mt_dtype t, const mt_loop *loop, const
     memset(oc, 0x66, (size_t)on * sz);
     void *dc = dev_upload(c, (size_t)cn), *da = dev_upload(a, (size_t)an * sz), *db = dev_upload(b, (size_t)bn * sz);
     void *dout = dev_upload(oc, (size_t)on * sz);
-    cpu_be()->where(t, loop, oc + sh[0] * sz, c + sh[1], a + sh[2] * sz, b + sh[3] * sz);
-    emu_be()->where(t, loop, (char *)dout + sh[0] * sz, (char *)dc + sh[1], (char *)da + sh[2] * sz,
-                    (char *)db + sh[3] * sz);
+    KERNEL_OK(cpu_be()->where(t, loop, oc + sh[0] * sz, c + sh[1], a + sh[2] * sz, b + sh[3] * sz));
+    KERNEL_OK(emu_be()->where(t, loop, (char *)dout + sh[0] * sz, (char *)dc + sh[1], (char *)da + sh[2] * sz,
+                    (char *)db + sh[3] * sz));
     expect_no_device_error("where");
     dev_download(oe, dout, (size_t)on * sz);
     char msg[96];
@@ -634,8 +634,8 @@ static void check_random(mt_random_kind kind, mt_dtype t, int64_t n, uint64_t se
     unsigned char *hc = xmalloc(bytes), *he = xmalloc(bytes);
     memset(hc, 0x11, bytes);
     void *d = dev_upload(hc, bytes);
-    cpu_be()->random(kind, t, n, seed, offset, p0, p1, hc + shift * sz);
-    emu_be()->random(kind, t, n, seed, offset, p0, p1, (char *)d + shift * sz);
+    KERNEL_OK(cpu_be()->random(kind, t, n, seed, offset, p0, p1, hc + shift * sz));
+    KERNEL_OK(emu_be()->random(kind, t, n, seed, offset, p0, p1, (char *)d + shift * sz));
     expect_no_device_error("random");
     dev_download(he, d, bytes);
     static const char *kinds[] = { "uniform", "normal", "bernoulli" };
@@ -684,10 +684,10 @@ Test(cuda_elementwise, random_large_and_split, .init = mt_test_setup, .fini = mt
     const int64_t n = 4099, cuts[] = { 0, 1, 4, 11, 2048, 2049, n };
     size_t bytes = (size_t)n * sizeof(float);
     void *whole = emu_be()->alloc(bytes), *parts = emu_be()->alloc(bytes);
-    emu_be()->random(MT_RANDOM_NORMAL, MT_F32, n, 99, 5, 0, 1, whole);
+    KERNEL_OK(emu_be()->random(MT_RANDOM_NORMAL, MT_F32, n, 99, 5, 0, 1, whole));
     for (int c = 0; c + 1 < 7; c++)
-        emu_be()->random(MT_RANDOM_NORMAL, MT_F32, cuts[c + 1] - cuts[c], 99, 5 + (uint64_t)cuts[c], 0, 1,
-                         (float *)parts + cuts[c]);
+        KERNEL_OK(emu_be()->random(MT_RANDOM_NORMAL, MT_F32, cuts[c + 1] - cuts[c], 99, 5 + (uint64_t)cuts[c], 0, 1,
+                         (float *)parts + cuts[c]));
     expect_no_device_error("random in pieces");
     float *hw = xmalloc(bytes), *hp = xmalloc(bytes);
     dev_download(hw, whole, bytes);

@@ -148,17 +148,17 @@ Test(cuda_nlo, entries_launch_emulated_kernels, .init = mt_test_setup, .fini = m
     void *d = dev_from(h, sizeof h), *e = dev_from(h, sizeof h), *ti = dev_from(t, sizeof t);
     const mt_backend *be = emu();
     uint64_t before = launches();
-    be->batch_norm_forward(MT_F32, 2, 2, 2, a, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, b, c, d);
+    KERNEL_OK(be->batch_norm_forward(MT_F32, 2, 2, 2, a, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, b, c, d));
     cr_assert_eq(launches(), before + 1, "batch_norm_forward launched no kernel");
-    be->batch_norm_backward(MT_F32, 2, 2, 2, a, a, NULL, c, d, true, e, NULL, NULL);
+    KERNEL_OK(be->batch_norm_backward(MT_F32, 2, 2, 2, a, a, NULL, c, d, true, e, NULL, NULL));
     cr_assert_eq(launches(), before + 2, "batch_norm_backward launched no kernel");
-    be->nll_forward(MT_F32, 2, 4, a, ti, NULL, -100, b);
+    KERNEL_OK(be->nll_forward(MT_F32, 2, 4, a, ti, NULL, -100, b));
     cr_assert_eq(launches(), before + 3, "nll_forward launched no kernel");
-    be->nll_backward(MT_F32, 2, 4, ti, NULL, -100, a, b);
+    KERNEL_OK(be->nll_backward(MT_F32, 2, 4, ti, NULL, -100, a, b));
     cr_assert_eq(launches(), before + 4, "nll_backward launched no kernel");
-    be->sgd_step(MT_F32, 8, a, b, NULL, 0.1, 0, 0, 0, false, true);
+    KERNEL_OK(be->sgd_step(MT_F32, 8, a, b, NULL, 0.1, 0, 0, 0, false, true));
     cr_assert_eq(launches(), before + 5, "sgd_step launched no kernel");
-    be->adam_step(MT_F32, 8, a, b, c, d, NULL, 0.1, 0.9, 0.999, 1e-8, 0, false, false, 1);
+    KERNEL_OK(be->adam_step(MT_F32, 8, a, b, c, d, NULL, 0.1, 0.9, 0.999, 1e-8, 0, false, false, 1));
     cr_assert_eq(launches(), before + 6, "adam_step launched no kernel");
     no_device_error("entries");
     dev_free(a); dev_free(b); dev_free(c); dev_free(d); dev_free(e); dev_free(ti);
@@ -203,8 +203,8 @@ static void bn_case(mt_dtype dt, int64_t n, int64_t c, int64_t l, int flags)
     void *d_y = dev_garbage(tb), *d_sm = dev_garbage(cb), *d_si = dev_garbage(cb);
     void *d_dx = dx ? dev_garbage(tb) : NULL, *d_dw = dw ? dev_garbage(cb) : NULL, *d_db = db ? dev_garbage(cb) : NULL;
 
-    mt_cpu_backend.batch_norm_forward(dt, n, c, l, x, w, b, rm, rv, training, 0.1, 1e-5, y, sm, si);
-    emu()->batch_norm_forward(dt, n, c, l, d_x, d_w, d_b, d_rm, d_rv, training, 0.1, 1e-5, d_y, d_sm, d_si);
+    KERNEL_OK(mt_cpu_backend.batch_norm_forward(dt, n, c, l, x, w, b, rm, rv, training, 0.1, 1e-5, y, sm, si));
+    KERNEL_OK(emu()->batch_norm_forward(dt, n, c, l, d_x, d_w, d_b, d_rm, d_rv, training, 0.1, 1e-5, d_y, d_sm, d_si));
     no_device_error(what);
     compare(what, dt, sm, d_sm, c, tol, 1);
     compare(what, dt, si, d_si, c, tol, 1);
@@ -217,8 +217,8 @@ static void bn_case(mt_dtype dt, int64_t n, int64_t c, int64_t l, int flags)
            that it is compared on identical inputs */
         emu()->from_host(d_sm, sm, cb);
         emu()->from_host(d_si, si, cb);
-        mt_cpu_backend.batch_norm_backward(dt, n, c, l, x, dy, w, sm, si, training, dx, dw, db);
-        emu()->batch_norm_backward(dt, n, c, l, d_x, d_dy, d_w, d_sm, d_si, training, d_dx, d_dw, d_db);
+        KERNEL_OK(mt_cpu_backend.batch_norm_backward(dt, n, c, l, x, dy, w, sm, si, training, dx, dw, db));
+        KERNEL_OK(emu()->batch_norm_backward(dt, n, c, l, d_x, d_dy, d_w, d_sm, d_si, training, d_dx, d_dw, d_db));
         no_device_error(what);
         compare(what, dt, dw, d_dw, c, tol, 1);
         compare(what, dt, db, d_db, c, tol, 1);
@@ -321,10 +321,10 @@ Test(cuda_nlo, batch_norm_deterministic, .init = mt_test_setup, .fini = mt_test_
     void *d_x = dev_from(x, (size_t)total * 4), *d_y = dev_garbage((size_t)total * 4);
     void *d_sm = dev_garbage((size_t)c * 4), *d_si = dev_garbage((size_t)c * 4);
     float s1[5], s2[5];
-    emu()->batch_norm_forward(MT_F32, n, c, l, d_x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, d_y, d_sm, d_si);
+    KERNEL_OK(emu()->batch_norm_forward(MT_F32, n, c, l, d_x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, d_y, d_sm, d_si));
     emu()->to_host(s1, d_si, sizeof s1);
     mt_emu_set_shuffle(1, 3);
-    emu()->batch_norm_forward(MT_F32, n, c, l, d_x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, d_y, d_sm, d_si);
+    KERNEL_OK(emu()->batch_norm_forward(MT_F32, n, c, l, d_x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, d_y, d_sm, d_si));
     mt_emu_set_shuffle(0, 0);
     emu()->to_host(s2, d_si, sizeof s2);
     no_device_error("batch_norm determinism");
@@ -355,10 +355,10 @@ static void nll_case(mt_dtype dt, int64_t n, int64_t c, bool weighted, int64_t i
     void *d_dout = dev_from(dout, (size_t)n * es), *d_t = dev_from(t, (size_t)n * sizeof *t);
     void *d_out = dev_garbage((size_t)n * es), *d_dlogp = dev_garbage((size_t)(n * c) * es);
 
-    mt_cpu_backend.nll_forward(dt, n, c, logp, t, w, ignore_index, out);
-    emu()->nll_forward(dt, n, c, d_logp, d_t, d_w, ignore_index, d_out);
-    mt_cpu_backend.nll_backward(dt, n, c, t, w, ignore_index, dout, dlogp);
-    emu()->nll_backward(dt, n, c, d_t, d_w, ignore_index, d_dout, d_dlogp);
+    KERNEL_OK(mt_cpu_backend.nll_forward(dt, n, c, logp, t, w, ignore_index, out));
+    KERNEL_OK(emu()->nll_forward(dt, n, c, d_logp, d_t, d_w, ignore_index, d_out));
+    KERNEL_OK(mt_cpu_backend.nll_backward(dt, n, c, t, w, ignore_index, dout, dlogp));
+    KERNEL_OK(emu()->nll_backward(dt, n, c, d_t, d_w, ignore_index, d_dout, d_dlogp));
     no_device_error(what);
     compare(what, dt, out, d_out, n, 0, 0);
     compare(what, dt, dlogp, d_dlogp, n * c, 0, 0);
@@ -422,16 +422,16 @@ static void opt_case(mt_dtype dt, int64_t n, int64_t offset, const opt_cfg *cfg,
         if (!cfg->adam) {
             bool first = step == 1;
             void *hb = cfg->momentum != 0 ? hp[S1] : NULL, *db = cfg->momentum != 0 ? dp[S1] : NULL;
-            mt_cpu_backend.sgd_step(dt, n, hp[P], hp[G], hb, cfg->lr, cfg->momentum, cfg->dampening, cfg->weight_decay,
-                                    cfg->nesterov, first);
-            emu()->sgd_step(dt, n, dp[P], dp[G], db, cfg->lr, cfg->momentum, cfg->dampening, cfg->weight_decay,
-                            cfg->nesterov, first);
+            KERNEL_OK(mt_cpu_backend.sgd_step(dt, n, hp[P], hp[G], hb, cfg->lr, cfg->momentum, cfg->dampening, cfg->weight_decay,
+                                    cfg->nesterov, first));
+            KERNEL_OK(emu()->sgd_step(dt, n, dp[P], dp[G], db, cfg->lr, cfg->momentum, cfg->dampening, cfg->weight_decay,
+                            cfg->nesterov, first));
         } else {
-            mt_cpu_backend.adam_step(dt, n, hp[P], hp[G], hp[S1], hp[S2], cfg->amsgrad ? hp[S3] : NULL, cfg->lr,
+            KERNEL_OK(mt_cpu_backend.adam_step(dt, n, hp[P], hp[G], hp[S1], hp[S2], cfg->amsgrad ? hp[S3] : NULL, cfg->lr,
                                      cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay, cfg->decoupled, cfg->amsgrad,
-                                     step);
-            emu()->adam_step(dt, n, dp[P], dp[G], dp[S1], dp[S2], cfg->amsgrad ? dp[S3] : NULL, cfg->lr, cfg->beta1,
-                             cfg->beta2, cfg->eps, cfg->weight_decay, cfg->decoupled, cfg->amsgrad, step);
+                                     step));
+            KERNEL_OK(emu()->adam_step(dt, n, dp[P], dp[G], dp[S1], dp[S2], cfg->amsgrad ? dp[S3] : NULL, cfg->lr, cfg->beta1,
+                             cfg->beta2, cfg->eps, cfg->weight_decay, cfg->decoupled, cfg->amsgrad, step));
         }
         no_device_error(what);
         /* whole buffers: the padding before the view must be untouched too */

@@ -493,7 +493,7 @@ Test(cuda_runtime, incomplete_tables_name_their_missing_families)
     half.where = NULL;
     half.adam_step = NULL;
     cr_assert_eq(mt_backend_missing_entries(&half, buf, sizeof buf), 3);
-    cr_assert_str_eq(buf, "elementwise.cu (fill, where), optim.cu (adam_step)");
+    cr_assert_str_eq(buf, "elementwise (fill, where), optim (adam_step)");
     /* a short buffer is cut, never overrun */
     char small[8];
     cr_assert_eq(mt_backend_missing_entries(&half, small, sizeof small), 3);
@@ -505,11 +505,7 @@ Test(cuda_runtime, incomplete_tables_name_their_missing_families)
     cr_assert_not_null(mt_cuda_backend.gemm_batched);
     int missing = mt_backend_missing_entries(&mt_cuda_backend, buf, sizeof buf);
     cr_log_info("cuda backend table: %d entries without a kernel%s%s", missing, missing ? ": " : "", buf);
-    if (missing && mt_cuda_is_available(NULL)) {
-        const char *why = NULL;
-        cr_assert_not(mt_device_available(CUDA0, &why));
-        cr_assert(strstr(why, "incomplete") != NULL, "%s", why);
-    }
+    /* a table that lacks kernels is still used: the ops that need them fail (tests/test_partial_backends.c) */
 #endif
 }
 
@@ -549,7 +545,7 @@ static mt_tensor *filled_tensor(mt_device dev)
 {
     mt_tensor *t = mt_empty_on(dev, MT_F32, MT_SHAPE(4, 5));
     if (!t) return NULL;
-    mt_backend_of(t)->fill(MT_F32, 20, mt_ptr(t), 2.5);
+    cr_assert_eq(mt_backend_of(t)->fill(MT_F32, 20, mt_ptr(t), 2.5), MT_OK);
     float host[20];
     mt_backend_of(t)->to_host(host, mt_ptr(t), sizeof host);
     cr_assert_eq(mt_device_error_check(), MT_OK, "%s", mt_last_error());
@@ -678,8 +674,10 @@ static void gpu_gemm_case(mt_dtype dt, bool ta, bool tb, int m, int n, int k, in
     gpu->from_host(db, src_b, nb * es);
     gpu->from_host(dc, src_c, nc * es);
     double alpha = 1.25, beta = -0.5;
-    if (batch == 1) gpu->gemm(dt, ta, tb, m, n, k, alpha, da, lda, db, ldb, beta, dc, ldc);
-    else gpu->gemm_batched(dt, ta, tb, m, n, k, alpha, da, lda, sa, db, ldb, sb, beta, dc, ldc, sc, batch);
+    mt_status st = batch == 1 ? gpu->gemm(dt, ta, tb, m, n, k, alpha, da, lda, db, ldb, beta, dc, ldc)
+                              : gpu->gemm_batched(dt, ta, tb, m, n, k, alpha, da, lda, sa, db, ldb, sb, beta, dc, ldc,
+                                                  sc, batch);
+    cr_assert_eq(st, MT_OK, "%s", mt_last_error());
     gpu->to_host(src_c, dc, nc * es);
     cr_assert_eq(mt_device_error_check(), MT_OK, "%s", mt_last_error());
     for (int i = 0; i < batch; i++)

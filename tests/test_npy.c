@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ================================================================ helpers */
@@ -852,6 +854,17 @@ Test(npy, bad_headers, .init = npy_setup, .fini = npy_teardown)
     expect_bad_header(HDR("{%s, %s, 'shape': (99999999999999999999,)}", f4, fo), 0, MT_ERR_FORMAT, "too large");
     expect_bad_header(HDR("{%s, %s, 'shape': (4294967296, 4294967296)}", f4, fo), 0, MT_ERR_FORMAT, "too large");
     expect_bad_header(HDR("{%s, %s, 'shape': (1,1,1,1,1,1,1,1,1)}", f4, fo), 4, MT_ERR_FORMAT, "more than 8 dimensions");
+    /* a 0 dim makes 0 elements, but the other dims still make the strides: found by fuzzing
+       (the size checks were skipped and the stride product overflowed) */
+    expect_bad_header(HDR("{%s, %s, 'shape': (0, 199, 199, 199199, 199, 199, 199, 199)}", f4, fo), 0, MT_ERR_FORMAT,
+                      "shape [0, 199, 199, 199199, 199, 199, 199, 199] is too large: the product of its nonzero dims "
+                      "does not fit int64");
+    expect_bad_header(HDR("{%s, 'fortran_order': True, 'shape': (4294967296, 4294967296, 0)}", f4), 0, MT_ERR_FORMAT,
+                      "too large");
+    /* bytes: 2^61 f4 elements have 2^63 bytes; 2^61 u2 elements read as i32 too */
+    expect_bad_header(HDR("{%s, %s, 'shape': (2305843009213693952,)}", f4, fo), 0, MT_ERR_FORMAT, "too large");
+    expect_bad_header(HDR("{'descr': '<u2', %s, 'shape': (0, 2305843009213693952)}", fo), 0, MT_ERR_FORMAT, "too large");
+    expect_bad_header(HDR("{'descr': '<U268435456', %s, 'shape': (0, 8589934592)}", fo), 0, MT_ERR_FORMAT, "too large");
     expect_bad_header(HDR("{%s, 'fortran_order': 0, 'shape': ()}", f4), 4, MT_ERR_FORMAT, "not True or False");
     expect_bad_header(HDR("{%s, 'fortran_order': Falsey, 'shape': ()}", f4), 4, MT_ERR_FORMAT, "not True or False");
     expect_bad_header(HDR("{'descr': '<f3', %s, 'shape': ()}", fo), 3, MT_ERR_DTYPE, "3-byte float");
@@ -882,6 +895,10 @@ Test(npy, bad_headers, .init = npy_setup, .fini = npy_teardown)
                        MT_F64);
     expect_good_header(HDR("{'descr': '|u1', 'fortran_order': False, 'shape': (2,3)}"), 6, 2, s23, MT_U8);
     expect_good_header(HDR("{'descr': 'b1', 'fortran_order': False, 'shape': ()}"), 1, 0, NULL, MT_BOOL);
+    /* an empty array with big dims that fit is fine, in either order */
+    int64_t s0big[3] = { 1LL << 20, 0, 1LL << 30 };
+    expect_good_header(HDR("{%s, %s, 'shape': (1048576, 0, 1073741824)}", f4, fo), 0, 3, s0big, MT_F32);
+    expect_good_header(HDR("{%s, 'fortran_order': True, 'shape': (1048576, 0, 1073741824)}", f4), 0, 3, s0big, MT_F32);
 #undef HDR
 }
 
@@ -927,6 +944,75 @@ Test(npz, corrupt_archives_never_crash, .init = npy_setup, .fini = npy_teardown)
 }
 
 /* A member whose bytes are damaged is caught by its CRC. */
+/* An entry that claims far more bytes than the archive holds (a lying or
+   damaged header): the reader's buffer grows only as bytes arrive, so the
+   load fails as truncated without first allocating what the entry claims.
+   In a child allowed 1 GiB more address space than it has (no limit under
+   ASan, whose shadow memory needs more), a 3.75 GB allocation up front would
+   fail with MT_ERR_MEMORY instead. */
+static void patch_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+Test(npz, entry_claiming_gigabytes_allocates_nothing_big, .init = npy_setup, .fini = npy_teardown)
+{
+    size_t len;
+    unsigned char *bytes = read_all(fixture("compressed.npz"), &len);
+    /* each deflated member's uncompressed size, in its local and central headers */
+    const uint32_t claim = 0xF0000000u;
+    int local = 0, central = 0;
+    for (size_t i = 0; i + 46 < len; i++) {
+        if (memcmp(bytes + i, "PK\x03\x04", 4) == 0) { patch_u32(bytes + i + 22, claim); local++; }
+        if (memcmp(bytes + i, "PK\x01\x02", 4) == 0) { patch_u32(bytes + i + 24, claim); central++; }
+    }
+    cr_assert(local > 0 && central > 0);
+    write_bytes(tmp_path("liar.npz"), bytes, len);
+    free(bytes);
+#if defined(__SANITIZE_ADDRESS__)
+    bool limit = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    bool limit = false;
+#else
+    bool limit = true;
+#endif
+#else
+    bool limit = true;
+#endif
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        if (limit) {   /* what the process maps now, plus 1 GiB */
+            unsigned long pages = 0;
+            FILE *f = fopen("/proc/self/statm", "r");
+            if (f && fscanf(f, "%lu", &pages) == 1) {
+                rlim_t cap = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)1 << 30);
+                struct rlimit rl = { cap, cap };
+                setrlimit(RLIMIT_AS, &rl);
+            }
+            if (f) fclose(f);
+        }
+        mt_npz *z;
+        mt_status st = mt_npz_open(tmp_path("liar.npz"), &z);
+        if (st != MT_OK) _exit(9);
+        int n;
+        const char *const *names = mt_npz_names(z, &n);
+        for (int i = 0; i < n && st == MT_OK; i++)
+            if (mt_npz_load(z, names[i]) || mt_last_status() != MT_ERR_FORMAT ||
+                !strstr(mt_last_error(), "truncated: it has"))
+                st = mt_last_status() == MT_OK ? MT_ERR_FORMAT : mt_last_status();
+        mt_npz_close(z);
+        _exit(n == 3 && st == MT_OK ? 0 : 10 + (int)st);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "loading an archive whose entries claim 3.75 GB: exit status %d (9: it did not open; else 10 + the "
+              "mytorch status)", WEXITSTATUS(status));
+}
+
 Test(npz, damaged_member_is_an_error, .init = npy_setup, .fini = npy_teardown)
 {
     size_t len;

@@ -25,6 +25,7 @@
 #include "engine/internal.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,27 @@ static int cmp_item_name(const void *a, const void *b)
     return strcmp((*(const mt_named_tensor *const *)a)->name, (*(const mt_named_tensor *const *)b)->name);
 }
 
+/* ---------------------------------------------------------------- counters */
+/* A state dict's counters: batch norm's "num_batches_tracked", a 0-d I64
+   that training increments through a double. A file's value must be a count
+   a run can reach, a whole number in [0, 2^53], as an optimizer's step
+   count must (mt_optimizer_load_state checks those). */
+#define MAX_COUNT (INT64_C(1) << 53)
+
+static bool is_counter(const char *name)
+{
+    static const char suffix[] = "num_batches_tracked";
+    size_t n = strlen(name), ls = sizeof suffix - 1;
+    return n >= ls && strcmp(name + n - ls, suffix) == 0 && (n == ls || name[n - ls - 1] == '.');
+}
+
+/* Whether t (a one-element integer tensor) holds a count; *v receives it. */
+static bool holds_count(const mt_tensor *t, int64_t *v)
+{
+    *v = -1;
+    return mt_numel(t) == 1 && t->dtype == MT_I64 && mt_to_data(t, MT_I64, v) == MT_OK && *v >= 0 && *v <= MAX_COUNT;
+}
+
 /* ---------------------------------------------------------------- matching a file against a state dict */
 /*
  * want: the module's state dict; have: the file's tensors (names already
@@ -121,12 +143,16 @@ static mt_status match_state(const char *path, const char *label, const char *pr
         used[*hit - have.items] = true;
         const mt_tensor *w = want.items[i].tensor, *h = (*hit)->tensor;
         char s1[128], s2[128];
+        int64_t count;
         if (w->dtype != h->dtype && !(mt_dtype_is_float(w->dtype) && mt_dtype_is_float(h->dtype)))
             problem(&p, "'%s%s' is %s in the file but %s in the %s", prefix, key.name, mt_dtype_name(h->dtype),
                     mt_dtype_name(w->dtype), label);
         else if (!mt_same_shape(w, h))
             problem(&p, "'%s%s' has shape %s in the file but %s in the %s", prefix, key.name,
                     mt_shape_str(h, s1, sizeof s1), mt_shape_str(w, s2, sizeof s2), label);
+        else if (is_counter(key.name) && !holds_count(h, &count))
+            problem(&p, "'%s%s' is %" PRId64 " in the file, not a count (a whole number in [0, 2^53])", prefix,
+                    key.name, count);
         else
             staged[i] = (*hit)->tensor;
     }
@@ -227,6 +253,23 @@ mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_opti
     return st;
 }
 
+/* The learning rate as the writer stores it ("%.17g"): a decimal number,
+   finite and >= 0. strtod alone would take "nan", "inf", "-1", " 1" and
+   "0x1p-3". */
+static bool parse_lr(const char *text, double *out)
+{
+    const char *c = text;
+    if (*c == '+' || *c == '-') c++;
+    if (!(*c >= '0' && *c <= '9') && *c != '.') return false;   /* no space, nan, inf */
+    for (const char *q = text; *q; q++)
+        if (*q == 'x' || *q == 'X') return false;                /* no hex floats */
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(v) || !(v >= 0)) return false;
+    *out = v;
+    return true;
+}
+
 /* The device an optimizer state tensor lives on: that of the parameter whose
    name prefixes it ("<param>.exp_avg") and whose shape it has; else the CPU
    (counters such as "step"). */
@@ -274,10 +317,9 @@ mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt)
     double lr = 0;
     for (int i = 0; i < meta.n; i++)
         if (strcmp(meta.keys[i], LR_KEY) == 0) {
-            char *end;
-            lr = strtod(meta.values[i], &end);
-            have_lr = end != meta.values[i] && *end == '\0';
-            if (!have_lr) problem(&p, "metadata \"" LR_KEY "\" is not a number: '%.64s'", meta.values[i]);
+            have_lr = parse_lr(meta.values[i], &lr);
+            if (!have_lr) problem(&p, "metadata \"" LR_KEY "\" is not a learning rate (a finite number >= 0): '%.64s'",
+                                  meta.values[i]);
         }
     if (p.count > 0) {
         st = mt_set_error(MT_ERR_FORMAT, "safetensors: %s: not a checkpoint of this model: %s", path, problems_text(&p));

@@ -64,6 +64,8 @@
 /* The longest header read (1 MiB). A header of the dtypes mytorch reads is
    a few hundred bytes; NumPy itself refuses more than 10000 by default. */
 #define NPY_MAX_HEADER ((uint64_t)1 << 20)
+/* The first buffer for an .npz member (it grows as its bytes arrive). */
+#define NPZ_FIRST_CHUNK ((uint64_t)1 << 20)
 /* The longest string (descr, key) of a header. */
 #define NPY_MAX_TOKEN 64
 /* The most characters of a string dtype ('<U{n}', '|S{n}'). */
@@ -250,7 +252,7 @@ typedef struct dict_reader {
     const unsigned char *begin, *p, *end;
     bool failed;
     mt_status code;
-    char error[256];
+    char error[512];
 } dict_reader;
 
 __attribute__((format(printf, 3, 4)))
@@ -463,6 +465,8 @@ static bool parse_descr(dict_reader *r, npy_header *h, const char *s)
     return dict_fail(r, MT_ERR_FORMAT, "unknown descr '%s'", s);
 }
 
+static bool is_string_kind(const npy_header *h);
+
 /* The dict; then the element and byte counts. */
 static bool dict_parse(dict_reader *r, npy_header *h)
 {
@@ -503,17 +507,15 @@ static bool dict_parse(dict_reader *r, npy_header *h)
     for (int k = 0; k < 3; k++)
         if (!seen[k]) return dict_fail(r, MT_ERR_FORMAT, "the header has no '%s'", keys[k]);
 
-    uint64_t numel = 1;
-    for (int d = 0; d < h->ndim; d++)
-        if (h->shape[d] == 0) numel = 0;
-    for (int d = 0; d < h->ndim && numel; d++) {
-        uint64_t s = (uint64_t)h->shape[d];
-        if (numel > (uint64_t)INT64_MAX / s) return dict_fail(r, MT_ERR_FORMAT, "the shape is too large");
-        numel *= s;
-    }
-    if (numel > (uint64_t)INT64_MAX / h->itemsize) return dict_fail(r, MT_ERR_FORMAT, "the shape is too large");
-    h->numel = numel;
-    h->nbytes = numel * h->itemsize;
+    /* The element count, checked as for any tensor: a 0 dim does not excuse
+       the others (the strides, and the Fortran walk, are their product), and
+       the bytes must fit in the file's element size and in the tensor's. */
+    size_t es = (size_t)h->itemsize;
+    if (!is_string_kind(h) && mt_dtype_size(h->dtype) > es) es = mt_dtype_size(h->dtype);
+    int64_t numel = mt_shape_check("header", h->ndim, h->shape, es);
+    if (numel < 0) return dict_fail(r, MT_ERR_FORMAT, "%s", mt_last_error());
+    h->numel = (uint64_t)numel;
+    h->nbytes = h->numel * h->itemsize;
     return true;
 }
 
@@ -1086,19 +1088,32 @@ static mt_status npz_read_member(mt_npz *npz, const char *name, const char **mem
     if (!(sb.valid & ZIP_STAT_SIZE)) return npy_error(&w, MT_ERR_FORMAT, "its size is unknown");
     if (sb.size >= SIZE_MAX)
         return npy_error(&w, MT_ERR_MEMORY, "out of memory for its %" PRIu64 " bytes", (uint64_t)sb.size);
-    unsigned char *data = malloc((size_t)sb.size + 1);
+    /* The buffer grows as the bytes arrive (from 1 MiB), so that an entry
+       claiming more than the archive holds costs no large allocation; one
+       byte more than the entry says catches a member longer than that. */
+    uint64_t want = (uint64_t)sb.size + 1, cap = want < NPZ_FIRST_CHUNK ? want : NPZ_FIRST_CHUNK;
+    unsigned char *data = malloc((size_t)cap);
     if (!data) return npy_error(&w, MT_ERR_MEMORY, "out of memory for its %" PRIu64 " bytes", (uint64_t)sb.size);
     zip_file_t *zf = zip_fopen_index(npz->zip, (zip_uint64_t)index, 0);
     if (!zf) {
         free(data);
         return zip_failed(&w, MT_ERR_FORMAT, "cannot open it", zip_get_error(npz->zip));
     }
-    /* Read until libzip reports the end: only then has it checked the CRC.
-       The extra byte of the buffer catches a member longer than its entry. */
+    /* Read until libzip reports the end: only then has it checked the CRC. */
     uint64_t got = 0;
     mt_status st = MT_OK;
     for (;;) {
-        zip_int64_t r = zip_fread(zf, data + got, sb.size + 1 - got);
+        if (got == cap && cap < want) {
+            uint64_t grown = cap > want / 2 ? want : 2 * cap;
+            unsigned char *bigger = realloc(data, (size_t)grown);
+            if (!bigger) {
+                st = npy_error(&w, MT_ERR_MEMORY, "out of memory for its %" PRIu64 " bytes", (uint64_t)sb.size);
+                break;
+            }
+            data = bigger;
+            cap = grown;
+        }
+        zip_int64_t r = zip_fread(zf, data + got, cap - got);
         if (r < 0) {
             st = zip_failed(&w, MT_ERR_FORMAT, "cannot read it", zip_file_get_error(zf));
             break;
@@ -1251,6 +1266,8 @@ static mt_status commit_temp(const npy_where *w, const char *tmp, bool sync)
    path is untouched and no temporary file is left. */
 static mt_status write_atomic(const npy_where *w, const void *data, size_t size, bool sync)
 {
+    /* a killed writer's leftovers (a bulk no-sync writer cleans its folder once instead) */
+    if (sync) mt_remove_stale_temps_of(w->path);
     char *tmp = mt_temp_name(w->path);
     if (!tmp) return npy_error(w, MT_ERR_MEMORY, "out of memory");
     FILE *f = fopen(tmp, "wb");
@@ -1351,6 +1368,7 @@ mt_status mt_npz_save(const char *path, mt_tensor_list tensors, bool compressed)
     }
     if (n == 0) return write_atomic(&w, empty_zip, sizeof empty_zip, true);   /* libzip writes no empty archive */
 
+    mt_remove_stale_temps_of(path);
     char *tmp = mt_temp_name(path);
     if (!tmp) return npy_error(&w, MT_ERR_MEMORY, "out of memory");
     int code = 0;

@@ -129,7 +129,7 @@ static bool utf8_valid(const char *s)
 typedef struct json_reader {
     const unsigned char *begin, *p, *end;
     bool failed;
-    char error[256];
+    char error[512];
 } json_reader;
 
 /* A syntax error at the cursor: "invalid JSON at byte K of the header: ...". */
@@ -642,23 +642,16 @@ static bool st_check_layout(json_reader *r, st_header *h, uint64_t data_size, st
     /* each range has the size its dtype and shape need, and lies in the buffer */
     for (int i = 0; i < h->n; i++) {
         st_entry *e = &h->entries[i];
-        char shape[160];
-        uint64_t numel = 1;
-        bool overflow = false;
-        for (int d = 0; d < e->ndim; d++)
-            if (e->shape[d] == 0) { numel = 0; break; }
-        for (int d = 0; d < e->ndim && numel; d++) {
-            uint64_t s = (uint64_t)e->shape[d];
-            if (numel > (uint64_t)INT64_MAX / s) { overflow = true; break; }
-            numel *= s;
-        }
+        char shape[160], what[128];
+        /* checked as for any tensor: a 0 dim does not excuse the others (the strides are their product) */
+        snprintf(what, sizeof what, "tensor " NAME_FMT, e->name);
         uint64_t es = mt_dtype_size(e->dtype);
-        if (overflow || numel > (uint64_t)INT64_MAX / es) {
-            shape_string(e, shape, sizeof shape);
-            header_fail(r, "tensor " NAME_FMT ": shape %s is too large", e->name, shape);
+        int64_t numel = mt_shape_check(what, e->ndim, e->shape, es);
+        if (numel < 0) {
+            header_fail(r, "%s", mt_last_error());
             goto fail;
         }
-        e->nbytes = numel * es;
+        e->nbytes = (uint64_t)numel * es;
         if (e->end < e->begin) {
             header_fail(r, "tensor " NAME_FMT ": data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
                         e->name, e->begin, e->end);
@@ -801,15 +794,10 @@ static mt_status st_open(const char *path, FILE **f_out, st_header *h, st_entry 
     return MT_OK;
 }
 
-/* A new contiguous CPU tensor owned by the caller (never by an open scope). */
+/* A new contiguous CPU tensor held here until the whole file is read. */
 static mt_tensor *owned_cpu_tensor(mt_dtype dtype, int ndim, const int64_t *shape)
 {
-    mt_tensor *t = mt_new_tensor(mt_cpu(), dtype, ndim, shape);
-    if (t && t->scope_slot >= 0) {
-        mt_runtime_scope_forget(t->scope_slot);
-        t->scope_slot = -1;
-    }
-    return t;
+    return mt_unscope(mt_new_tensor(mt_cpu(), dtype, ndim, shape));
 }
 
 mt_status mt_safetensors_load(const char *path, mt_tensor_list *out)
@@ -860,10 +848,11 @@ mt_status mt_safetensors_load_with_metadata(const char *path, mt_tensor_list *ou
         }
     }
 
-    /* Success: hand the tensors and names over. */
+    /* Success: hand the tensors and names over; like every creator's, the
+       tensors go to the open scope (docs/ownership.md). */
     for (int i = 0; i < h.n; i++) {
         items[i].name = h.entries[i].name;
-        items[i].tensor = ts[i];
+        items[i].tensor = mt_adopt(ts[i]);
         h.entries[i].name = NULL;
         ts[i] = NULL;
     }
@@ -1058,6 +1047,7 @@ static bool write_tensor(FILE *f, const st_out *o, bool le, const char **what)
  */
 static mt_status st_write_file(const char *path, const strbuf *header, const st_out *outs, int n)
 {
+    mt_remove_stale_temps_of(path);   /* a killed writer's leftovers */
     char *tmp = mt_temp_name(path);
     if (!tmp) return ST_ERR(MT_ERR_MEMORY, path, "out of memory");
 

@@ -29,12 +29,7 @@ static char *copy_string(const char *s)
 }
 
 /* The module owns t from now on: it leaves whatever scope it was in. */
-static void take_out_of_scope(mt_tensor *t)
-{
-    mt_runtime_scope_forget(t->scope_slot);
-    t->scope_slot = -1;
-    t->kept = false;
-}
+static void take_out_of_scope(mt_tensor *t) { mt_unscope(t); }
 
 /* A tensor handed over with a failed registration: freed unless a scope
    still holds it (then the scope frees it, and nothing else breaks). */

@@ -18,7 +18,7 @@ static mt_status dropout_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
 
 static mt_tensor *dropout_jvp(mt_node *node, mt_tensor *const *t) { return mt_mul(t[0], node->saved[0]); }
 
-static const mt_op_def dropout_op = { "dropout", dropout_vjp, dropout_jvp };
+MT_OP_DEF(dropout_op, "dropout", dropout_vjp, dropout_jvp);
 
 mt_tensor *mt_dropout(mt_tensor *x, double p, bool training, mt_generator *gen)
 {
@@ -38,8 +38,11 @@ mt_tensor *mt_dropout(mt_tensor *x, double p, bool training, mt_generator *gen)
     } else {
         offset = mt_runtime_next_random_offset(&seed, (uint64_t)n);
     }
-    const mt_backend *be = mt_backend_of(x);
-    be->random(MT_RANDOM_BERNOULLI, x->dtype, n, seed, offset, 1 - p, p < 1 ? 1 / (1 - p) : 0, mt_ptr(mask));
+    if (mt_run_kernel("dropout", x, random, MT_RANDOM_BERNOULLI, x->dtype, n, seed, offset, 1 - p,
+                      p < 1 ? 1 / (1 - p) : 0, mt_ptr(mask)) != MT_OK) {
+        mt_free(mask);
+        return NULL;
+    }
 
     mt_tensor *y;
     MT_NO_GRAD {

@@ -42,7 +42,10 @@ static mt_tensor *binary_raw(const char *name, mt_binary_kind kind, mt_tensor *a
     if (!out) return NULL;
     mt_loop loop;
     mt_loop_build(&loop, out, 2, ins);
-    mt_backend_of(a)->binary(kind, a->dtype, &loop, mt_ptr(out), mt_ptr(a), mt_ptr(b));
+    if (mt_run_kernel(name, a, binary, kind, a->dtype, &loop, mt_ptr(out), mt_ptr(a), mt_ptr(b)) != MT_OK) {
+        mt_free(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -131,13 +134,13 @@ static mt_tensor *binary_jvp(mt_node *node, mt_tensor *const *t)
     return r ? expand_as(r, out) : NULL;
 }
 
-static const mt_op_def add_op = { "add", binary_vjp, binary_jvp };
-static const mt_op_def sub_op = { "sub", binary_vjp, binary_jvp };
-static const mt_op_def mul_op = { "mul", binary_vjp, binary_jvp };
-static const mt_op_def div_op = { "div", binary_vjp, binary_jvp };
-static const mt_op_def pow_op = { "pow", binary_vjp, binary_jvp };
-static const mt_op_def maximum_op = { "maximum", binary_vjp, binary_jvp };
-static const mt_op_def minimum_op = { "minimum", binary_vjp, binary_jvp };
+MT_OP_DEF(add_op, "add", binary_vjp, binary_jvp);
+MT_OP_DEF(sub_op, "sub", binary_vjp, binary_jvp);
+MT_OP_DEF(mul_op, "mul", binary_vjp, binary_jvp);
+MT_OP_DEF(div_op, "div", binary_vjp, binary_jvp);
+MT_OP_DEF(pow_op, "pow", binary_vjp, binary_jvp);
+MT_OP_DEF(maximum_op, "maximum", binary_vjp, binary_jvp);
+MT_OP_DEF(minimum_op, "minimum", binary_vjp, binary_jvp);
 
 static mt_tensor *binary(const mt_op_def *op, mt_binary_kind kind, mt_tensor *a, mt_tensor *b)
 {
@@ -175,8 +178,9 @@ static mt_tensor *unary_derivative_times(mt_node *node, mt_tensor *v)
     if (!x || !vc) return NULL;
     mt_tensor *r = mt_new_tensor(mt_device_of(x), x->dtype, x->ndim, x->shape);
     if (!r) return NULL;
-    mt_backend_of(x)->unary_backward((mt_unary_kind)node->ints[0], x->dtype, mt_numel(x),
-                                     mt_ptr(x), mt_ptr(y), mt_ptr(vc), mt_ptr(r), node->reals);
+    if (mt_run_kernel(node->op->name, x, unary_backward, (mt_unary_kind)node->ints[0], x->dtype, mt_numel(x),
+                      mt_ptr(x), mt_ptr(y), mt_ptr(vc), mt_ptr(r), node->reals) != MT_OK)
+        return NULL;   /* vjp and jvp run in a scope of their own: r goes with it */
     return r;
 }
 
@@ -187,7 +191,7 @@ static mt_status unary_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
 }
 static mt_tensor *unary_jvp(mt_node *node, mt_tensor *const *t) { return unary_derivative_times(node, t[0]); }
 
-#define UNARY_OP(NAME) static const mt_op_def NAME##_op = { #NAME, unary_vjp, unary_jvp };
+#define UNARY_OP(NAME) MT_OP_DEF(NAME##_op, #NAME, unary_vjp, unary_jvp);
 UNARY_OP(neg) UNARY_OP(exp) UNARY_OP(log) UNARY_OP(sqrt) UNARY_OP(abs) UNARY_OP(pow_scalar)
 UNARY_OP(clamp) UNARY_OP(sigmoid) UNARY_OP(tanh) UNARY_OP(relu) UNARY_OP(leaky_relu) UNARY_OP(elu)
 UNARY_OP(gelu) UNARY_OP(silu) UNARY_OP(softplus) UNARY_OP(scale)
@@ -201,8 +205,9 @@ mt_tensor *mt_unary(const mt_op_def *op, mt_unary_kind kind, mt_tensor *x, doubl
     if (!xc) return NULL;
     mt_tensor *y = mt_new_tensor(mt_device_of(x), x->dtype, x->ndim, x->shape);
     if (!y) { mt_free_temp(xc, x); return NULL; }
-    mt_backend_of(x)->unary(kind, x->dtype, mt_numel(x), mt_ptr(xc), mt_ptr(y), params);
+    mt_status st = mt_run_kernel(op->name, x, unary, kind, x->dtype, mt_numel(x), mt_ptr(xc), mt_ptr(y), params);
     mt_free_temp(xc, x);
+    if (st != MT_OK) { mt_free(y); return NULL; }
     mt_node *node = mt_node_new(op, y, 1, &x);
     if (node) {
         node->ints[0] = kind;
@@ -246,7 +251,7 @@ mt_tensor *mt_softplus(mt_tensor *x, double beta, double threshold)
 
 /* Swish with a learnable scalar beta: x * sigmoid(beta x), composed from ops
    so that beta's gradient and tangent follow from theirs. */
-mt_tensor *mt_swish(mt_tensor *x, mt_tensor *beta)
+static mt_tensor *swish_body(mt_tensor *x, mt_tensor *beta)
 {
     if (!mt_check_float("swish", x) || !mt_check_float("swish", beta)) return NULL;
     if (mt_numel(beta) != 1) {
@@ -254,6 +259,12 @@ mt_tensor *mt_swish(mt_tensor *x, mt_tensor *beta)
         return MT_FAIL(MT_ERR_SHAPE, "swish: beta must have one element, got shape %s", mt_shape_str(beta, s, sizeof s));
     }
     return mt_mul(x, mt_sigmoid(mt_mul(mt_reshape(beta, 0, NULL), x)));
+}
+
+mt_tensor *mt_swish(mt_tensor *x, mt_tensor *beta)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, swish_body(x, beta));
 }
 
 /* ---------------------------------------------------------------- where */
@@ -277,7 +288,7 @@ static mt_tensor *where_jvp(mt_node *node, mt_tensor *const *t)
     mt_tensor *zero = mt_scalar_like(ref, 0);
     return expand_as(mt_where(node->inputs[0], t[1] ? t[1] : zero, t[2] ? t[2] : zero), node->output);
 }
-static const mt_op_def where_op = { "where", where_vjp, where_jvp };
+MT_OP_DEF(where_op, "where", where_vjp, where_jvp);
 
 mt_tensor *mt_where(mt_tensor *cond, mt_tensor *a, mt_tensor *b)
 {
@@ -295,6 +306,9 @@ mt_tensor *mt_where(mt_tensor *cond, mt_tensor *a, mt_tensor *b)
     if (!out) return NULL;
     mt_loop loop;
     mt_loop_build(&loop, out, 3, ins);
-    mt_backend_of(a)->where(a->dtype, &loop, mt_ptr(out), mt_ptr(cond), mt_ptr(a), mt_ptr(b));
+    if (mt_run_kernel("where", a, where, a->dtype, &loop, mt_ptr(out), mt_ptr(cond), mt_ptr(a), mt_ptr(b)) != MT_OK) {
+        mt_free(out);
+        return NULL;
+    }
     return mt_node_commit(mt_node_new(&where_op, out, 3, ins), out);
 }

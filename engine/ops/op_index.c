@@ -118,32 +118,32 @@ static int64_t dim_size(const mt_tensor *t, int dim) { return t->ndim ? t->shape
 static int64_t dim_stride(const mt_tensor *t, int dim) { return t->ndim ? t->stride[dim] : 0; }
 
 /* out[p] = x[p[dim := index[p]]] for every position p of out (index has out's shape). */
-static void gather_into(mt_tensor *out, mt_tensor *x, int dim, mt_tensor *index)
+static mt_status gather_into(const char *op, mt_tensor *out, mt_tensor *x, int dim, mt_tensor *index)
 {
-    if (mt_numel(out) == 0) return;
+    if (mt_numel(out) == 0) return MT_OK;
     mt_loop loop;
     gather_loop(&loop, out, index, x, dim);
-    mt_backend_of(x)->gather(x->dtype, &loop, mt_ptr(out), mt_ptr(index), mt_ptr(x), dim_stride(x, dim),
-                             dim_size(x, dim));
+    return mt_run_kernel(op, x, gather, x->dtype, &loop, mt_ptr(out), mt_ptr(index), mt_ptr(x), dim_stride(x, dim),
+                         dim_size(x, dim));
 }
 
 /* A new tensor of index's shape gathered from x. */
 static mt_tensor *gather_new(mt_tensor *x, int dim, mt_tensor *index)
 {
     mt_tensor *out = mt_new_tensor(mt_device_of(x), x->dtype, index->ndim, index->shape);
-    if (out) gather_into(out, x, dim, index);
+    if (out && gather_into("gather", out, x, dim, index) != MT_OK) { mt_free(out); return NULL; }
     return out;
 }
 
 /* out[p[dim := index[p]]] += src[p] for every position p of index; out is a
    tensor of its own (no two positions of it share memory). */
-static void scatter_add_into(mt_tensor *out, int dim, mt_tensor *index, mt_tensor *src)
+static mt_status scatter_add_into(const char *op, mt_tensor *out, int dim, mt_tensor *index, mt_tensor *src)
 {
-    if (mt_numel(index) == 0) return;
+    if (mt_numel(index) == 0) return MT_OK;
     mt_loop loop;
     scatter_loop(&loop, out, index, src, dim);
-    mt_backend_of(out)->scatter_add(out->dtype, &loop, mt_ptr(out), mt_ptr(index), mt_ptr(src), dim_stride(out, dim),
-                                    dim_size(out, dim), mt_get_deterministic());
+    return mt_run_kernel(op, out, scatter_add, out->dtype, &loop, mt_ptr(out), mt_ptr(index), mt_ptr(src),
+                         dim_stride(out, dim), dim_size(out, dim), mt_get_deterministic());
 }
 
 /* A fresh contiguous copy of t (no autograd). */
@@ -188,16 +188,16 @@ static mt_status gather_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
 {   /* dx = scatter_add(0, dim, index, g): each x element collects the g of every position that read it */
     mt_tensor *dx = mt_zeros_like(node->inputs[0]);
     if (!dx) return mt_last_status();
-    scatter_add_into(dx, (int)node->ints[0], node->saved[0], g);
+    mt_status st = scatter_add_into(node->op->name, dx, (int)node->ints[0], node->saved[0], g);
     grads[0] = dx;
-    return MT_OK;
+    return st;
 }
 static mt_tensor *gather_jvp(mt_node *node, mt_tensor *const *t)
 {   /* linear in x: the tangent is gathered the same way */
     return t[0] ? gather_new(t[0], (int)node->ints[0], node->saved[0]) : mt_zeros_like(node->output);
 }
-static const mt_op_def gather_op = { "gather", gather_vjp, gather_jvp };
-static const mt_op_def index_select_op = { "index_select", gather_vjp, gather_jvp };
+MT_OP_DEF(gather_op, "gather", gather_vjp, gather_jvp);
+MT_OP_DEF(index_select_op, "index_select", gather_vjp, gather_jvp);
 
 static mt_tensor *gather_recorded(const mt_op_def *op, mt_tensor *x, int dim, mt_tensor *index)
 {
@@ -275,10 +275,10 @@ static mt_status scatter_add_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
 static mt_tensor *scatter_add_jvp(mt_node *node, mt_tensor *const *t)
 {
     mt_tensor *r = t[0] ? copy_raw(t[0]) : mt_zeros_like(node->output);
-    if (r && t[1]) scatter_add_into(r, (int)node->ints[0], node->saved[0], t[1]);
+    if (r && t[1] && scatter_add_into("scatter_add", r, (int)node->ints[0], node->saved[0], t[1]) != MT_OK) return NULL;
     return r;
 }
-static const mt_op_def scatter_add_op = { "scatter_add", scatter_add_vjp, scatter_add_jvp };
+MT_OP_DEF(scatter_add_op, "scatter_add", scatter_add_vjp, scatter_add_jvp);
 
 mt_tensor *mt_scatter_add(mt_tensor *x, int dim, mt_tensor *index, mt_tensor *src)
 {
@@ -308,7 +308,7 @@ mt_tensor *mt_scatter_add(mt_tensor *x, int dim, mt_tensor *index, mt_tensor *sr
     if (!check_index_values(op, index, dim_size(x, d), range)) return NULL;
     mt_tensor *y = copy_raw(x);
     if (!y) return NULL;
-    scatter_add_into(y, d, index, src);
+    if (scatter_add_into(op, y, d, index, src) != MT_OK) { mt_free(y); return NULL; }
     mt_tensor *ins[2] = { x, src };
     mt_node *node = mt_node_new(&scatter_add_op, y, 2, ins);
     if (node) node->ints[0] = d;
@@ -341,9 +341,10 @@ static mt_tensor *embedding_rows(mt_tensor *w, mt_tensor *indices)
     mt_tensor *index = out ? rows_index(indices, d) : NULL;
     mt_tensor *out2 = index ? mt_new_view(out, 2, (int64_t[]){ n, d }, (int64_t[]){ d, 1 }, out->offset) : NULL;
     if (!out2) { mt_free(index); mt_free(out); return NULL; }
-    gather_into(out2, w, 0, index);
+    mt_status st = gather_into("embedding", out2, w, 0, index);
     mt_free(out2);
     mt_free(index);
+    if (st != MT_OK) { mt_free(out); return NULL; }
     return out;
 }
 
@@ -354,11 +355,12 @@ static mt_status embedding_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
     mt_tensor *dw = mt_zeros_like(w), *index = rows_index(indices, d);
     mt_tensor *g2 = mt_reshape(g, 2, (int64_t[]){ n, d });
     if (!dw || !index || !g2) return mt_last_status();
-    scatter_add_into(dw, 0, index, g2);
-    if (padding_idx >= 0)
-        mt_backend_of(dw)->fill(dw->dtype, d, (char *)mt_ptr(dw) + (size_t)(padding_idx * d) * mt_dtype_size(dw->dtype), 0);
+    mt_status st = scatter_add_into("embedding", dw, 0, index, g2);
+    if (st == MT_OK && padding_idx >= 0)
+        st = mt_run_kernel("embedding", dw, fill, dw->dtype, d,
+                           (char *)mt_ptr(dw) + (size_t)(padding_idx * d) * mt_dtype_size(dw->dtype), 0);
     grads[0] = dw;
-    return MT_OK;
+    return st;
 }
 static mt_tensor *embedding_jvp(mt_node *node, mt_tensor *const *t)
 {   /* the transpose of the vjp: rows read from the padding row carry no tangent */
@@ -369,7 +371,7 @@ static mt_tensor *embedding_jvp(mt_node *node, mt_tensor *const *t)
     mt_tensor *pad = mt_unsqueeze(mt_eq(indices, mt_scalar_like(indices, (double)node->ints[0])), -1);
     return mt_masked_fill(y, pad, 0);
 }
-static const mt_op_def embedding_op = { "embedding", embedding_vjp, embedding_jvp };
+MT_OP_DEF(embedding_op, "embedding", embedding_vjp, embedding_jvp);
 
 mt_tensor *mt_embedding(mt_tensor *weight, mt_tensor *indices, int64_t padding_idx)
 {
@@ -445,7 +447,10 @@ mt_tensor *mt_one_hot(mt_tensor *indices, int64_t num_classes)
     /* [indices[q] == k] for k = 0 .. c-1, as i64 */
     mt_tensor *classes = mt_new_tensor(mt_device_of(indices), MT_I64, 1, &c);
     if (!classes) return NULL;
-    if (c > 0) mt_backend_of(classes)->arange(MT_I64, c, 0, 1, mt_ptr(classes));
+    if (c > 0 && mt_run_kernel("one_hot", classes, arange, MT_I64, c, 0, 1, mt_ptr(classes)) != MT_OK) {
+        mt_free(classes);
+        return NULL;
+    }
     mt_tensor *column = mt_unsqueeze(indices, -1);
     mt_tensor *hit = mt_eq(column, classes);
     mt_tensor *out = mt_to_dtype(hit, MT_I64);

@@ -73,7 +73,7 @@ static mt_tensor *reduce_losses(mt_tensor *losses, mt_reduction reduction, doubl
  * mean: sum l / numel, sum: sum l, none: l.
  * vjp and jvp follow from sub and pow: dl = 2 (x - y)(dx - dy).
  */
-mt_tensor *mt_mse_loss(mt_tensor *input, mt_tensor *target, mt_reduction reduction)
+static mt_tensor *mse_loss_body(mt_tensor *input, mt_tensor *target, mt_reduction reduction)
 {
     const char *op = "mse_loss";
     if (!mt_check_float(op, input) || !mt_check_float(op, target)) return NULL;
@@ -88,6 +88,12 @@ mt_tensor *mt_mse_loss(mt_tensor *input, mt_tensor *target, mt_reduction reducti
     if (reduction == MT_REDUCTION_MEAN) return mt_mean_all(squared);
     if (reduction == MT_REDUCTION_SUM) return mt_sum_all(squared);
     return squared;
+}
+
+mt_tensor *mt_mse_loss(mt_tensor *input, mt_tensor *target, mt_reduction reduction)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, mse_loss_body(input, target, reduction));
 }
 
 /* ---------------------------------------------------------------- class-index targets */
@@ -227,9 +233,9 @@ static mt_tensor *nll_gather(mt_node *node, mt_tensor *logp_like)
     int64_t m = logp->shape[0], c = logp->shape[1];
     mt_tensor *out = mt_new_tensor(mt_device_of(logp), logp->dtype, 1, &m);
     if (!out) return NULL;
-    if (m > 0)
-        mt_backend_of(logp)->nll_forward(logp->dtype, m, c, mt_ptr(v), mt_ptr(target), weight ? mt_ptr(weight) : NULL,
-                                         node->ints[0], mt_ptr(out));
+    if (m > 0 && mt_run_kernel("nll_loss", logp, nll_forward, logp->dtype, m, c, mt_ptr(v), mt_ptr(target),
+                               weight ? mt_ptr(weight) : NULL, node->ints[0], mt_ptr(out)) != MT_OK)
+        return NULL;   /* out belongs to the jvp's scope */
     return out;
 }
 
@@ -240,16 +246,18 @@ static mt_status nll_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
     mt_tensor *dlogp = mt_new_tensor(mt_device_of(logp), logp->dtype, 2, logp->shape);
     if (!gc || !dlogp) return mt_last_status();
     int64_t m = logp->shape[0], c = logp->shape[1];
-    if (m * c > 0)
-        mt_backend_of(logp)->nll_backward(logp->dtype, m, c, mt_ptr(target), weight ? mt_ptr(weight) : NULL,
-                                          node->ints[0], mt_ptr(gc), mt_ptr(dlogp));
+    if (m * c > 0) {
+        mt_status st = mt_run_kernel("nll_loss", logp, nll_backward, logp->dtype, m, c, mt_ptr(target),
+                                     weight ? mt_ptr(weight) : NULL, node->ints[0], mt_ptr(gc), mt_ptr(dlogp));
+        if (st != MT_OK) return st;
+    }
     grads[0] = dlogp;
     return MT_OK;
 }
 
 static mt_tensor *nll_jvp(mt_node *node, mt_tensor *const *t) { return nll_gather(node, t[0]); }
 
-static const mt_op_def nll_op = { "nll_loss", nll_vjp, nll_jvp };
+MT_OP_DEF(nll_op, "nll_loss", nll_vjp, nll_jvp);
 
 /* One loss per row of logp [M, C]: -w[t_i] logp[i, t_i], recorded as nll_op. */
 static mt_tensor *nll_rows(mt_tensor *logp, const class_batch *b)
@@ -266,10 +274,17 @@ static mt_tensor *nll_rows(mt_tensor *logp, const class_batch *b)
         mt_free(losses);
         return NULL;
     }
-    if (b->n_rows > 0)
-        mt_backend_of(logp)->nll_forward(logp->dtype, b->n_rows, b->n_classes, mt_ptr(logp_c), mt_ptr(target_c),
-                                         weight_c ? mt_ptr(weight_c) : NULL, b->ignore_index, mt_ptr(losses));
+    mt_status st = b->n_rows > 0 ? mt_run_kernel("nll_loss", logp, nll_forward, logp->dtype, b->n_rows, b->n_classes,
+                                                 mt_ptr(logp_c), mt_ptr(target_c),
+                                                 weight_c ? mt_ptr(weight_c) : NULL, b->ignore_index, mt_ptr(losses))
+                                 : MT_OK;
     mt_free_temp(logp_c, logp);
+    if (st != MT_OK) {
+        mt_free_temp(target_c, b->flat_target);
+        mt_free_temp(weight_c, b->weight);
+        mt_free(losses);
+        return NULL;
+    }
 
     mt_node *node = mt_node_new(&nll_op, losses, 1, &logp);
     bool saved = true;
@@ -312,7 +327,7 @@ static bool check_index_target_dtype(const char *op, const mt_tensor *input, con
     return false;
 }
 
-mt_tensor *mt_nll_loss(mt_tensor *logp, mt_tensor *target, mt_ce_opts opts)
+static mt_tensor *nll_loss_body(mt_tensor *logp, mt_tensor *target, mt_ce_opts opts)
 {
     const char *op = "nll_loss";
     if (!mt_check_float(op, logp) || !mt_check_input(op, target)) return NULL;
@@ -325,6 +340,12 @@ mt_tensor *mt_nll_loss(mt_tensor *logp, mt_tensor *target, mt_ce_opts opts)
     if (!class_batch_prepare(op, logp, target, &opts, &b)) return NULL;
     mt_tensor *losses = nll_rows(classes_last(logp, &b), &b);
     return reduce_class_losses(losses, opts.reduction, &b, target);
+}
+
+mt_tensor *mt_nll_loss(mt_tensor *logp, mt_tensor *target, mt_ce_opts opts)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, nll_loss_body(logp, target, opts));
 }
 
 /* ---------------------------------------------------------------- cross_entropy */
@@ -398,7 +419,7 @@ static mt_tensor *cross_entropy_probabilities(mt_tensor *logits, mt_tensor *prob
     return mt_mul_scalar(total, opts->reduction == MT_REDUCTION_SUM ? -1.0 : -1.0 / n_samples);
 }
 
-mt_tensor *mt_cross_entropy(mt_tensor *logits, mt_tensor *target, mt_ce_opts opts)
+static mt_tensor *cross_entropy_body(mt_tensor *logits, mt_tensor *target, mt_ce_opts opts)
 {
     const char *op = "cross_entropy";
     if (!mt_check_float(op, logits) || !mt_check_input(op, target)) return NULL;
@@ -419,6 +440,12 @@ mt_tensor *mt_cross_entropy(mt_tensor *logits, mt_tensor *target, mt_ce_opts opt
                        " got %s", mt_shape_str(logits, s1, sizeof s1), mt_dtype_name(logits->dtype), mt_dtype_name(target->dtype));
     }
     return cross_entropy_indices(logits, target, &opts);
+}
+
+mt_tensor *mt_cross_entropy(mt_tensor *logits, mt_tensor *target, mt_ce_opts opts)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, cross_entropy_body(logits, target, opts));
 }
 
 /* ---------------------------------------------------------------- bce_with_logits */
@@ -449,7 +476,7 @@ static bool check_broadcasts_to(const char *op, const char *what, mt_tensor *t, 
     return false;
 }
 
-mt_tensor *mt_bce_with_logits(mt_tensor *logits, mt_tensor *target, mt_bce_opts opts)
+static mt_tensor *bce_with_logits_body(mt_tensor *logits, mt_tensor *target, mt_bce_opts opts)
 {
     const char *op = "bce_with_logits";
     if (!mt_check_float(op, logits) || !mt_check_input(op, target)) return NULL;
@@ -477,4 +504,10 @@ mt_tensor *mt_bce_with_logits(mt_tensor *logits, mt_tensor *target, mt_bce_opts 
     if (opts.reduction == MT_REDUCTION_MEAN) return mt_mean_all(losses);
     if (opts.reduction == MT_REDUCTION_SUM) return mt_sum_all(losses);
     return losses;
+}
+
+mt_tensor *mt_bce_with_logits(mt_tensor *logits, mt_tensor *target, mt_bce_opts opts)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, bce_with_logits_body(logits, target, opts));
 }

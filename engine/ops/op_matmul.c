@@ -51,7 +51,7 @@ static mt_tensor *bmm_jvp(mt_node *node, mt_tensor *const *t)
     return pa && pb ? mt_add(pa, pb) : pa ? pa : pb;
 }
 
-static const mt_op_def bmm_op = { "matmul", bmm_vjp, bmm_jvp };
+MT_OP_DEF(bmm_op, "matmul", bmm_vjp, bmm_jvp);
 
 /* a [B, m, k] x b [B, k, n] -> [B, m, n]; a batch of 1 broadcasts. */
 static mt_tensor *bmm(mt_tensor *a, mt_tensor *b)
@@ -66,20 +66,24 @@ static mt_tensor *bmm(mt_tensor *a, mt_tensor *b)
     if (!as_blas(a, &va)) { ac = mt_contiguous(a); as_blas(ac, &va); }
     if (!as_blas(b, &vb)) { bc = mt_contiguous(b); as_blas(bc, &vb); }
     if (!ac || !bc) { mt_free(out); return NULL; }
-    const mt_backend *be = mt_backend_of(a);
-    if (k == 0 || mt_numel(out) == 0) be->fill(out->dtype, mt_numel(out), mt_ptr(out), 0);
+    mt_status st;
+    if (k == 0 || mt_numel(out) == 0)
+        st = mt_run_kernel("matmul", a, fill, out->dtype, mt_numel(out), mt_ptr(out), 0);
     else if (batch == 1)
-        be->gemm(a->dtype, va.trans, vb.trans, m, n, k, 1.0, mt_ptr(ac), va.ld, mt_ptr(bc), vb.ld, 0.0, mt_ptr(out), n > 1 ? n : 1);
+        st = mt_run_kernel("matmul", a, gemm, a->dtype, va.trans, vb.trans, m, n, k, 1.0, mt_ptr(ac), va.ld, mt_ptr(bc),
+                           vb.ld, 0.0, mt_ptr(out), n > 1 ? n : 1);
     else
-        be->gemm_batched(a->dtype, va.trans, vb.trans, m, n, k, 1.0, mt_ptr(ac), va.ld, va.batch_stride,
-                         mt_ptr(bc), vb.ld, vb.batch_stride, 0.0, mt_ptr(out), n > 1 ? n : 1, m * n, batch);
+        st = mt_run_kernel("matmul", a, gemm_batched, a->dtype, va.trans, vb.trans, m, n, k, 1.0, mt_ptr(ac), va.ld,
+                           va.batch_stride, mt_ptr(bc), vb.ld, vb.batch_stride, 0.0, mt_ptr(out), n > 1 ? n : 1, m * n,
+                           batch);
     mt_free_temp(ac, a);
     mt_free_temp(bc, b);
+    if (st != MT_OK) { mt_free(out); return NULL; }
     mt_tensor *ins[2] = { a, b };
     return mt_node_commit(mt_node_new(&bmm_op, out, 2, ins), out);
 }
 
-mt_tensor *mt_matmul(mt_tensor *a, mt_tensor *b)
+static mt_tensor *matmul_body(mt_tensor *a, mt_tensor *b)
 {
     if (!mt_check_float("matmul", a) || !mt_check_float("matmul", b)) return NULL;
     if (!mt_check_same_dtype("matmul", a, b) || !mt_check_same_device("matmul", a, b)) return NULL;
@@ -132,6 +136,12 @@ mt_tensor *mt_matmul(mt_tensor *a, mt_tensor *b)
     return mt_reshape(c3, od, oshape);
 }
 
+mt_tensor *mt_matmul(mt_tensor *a, mt_tensor *b)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, matmul_body(a, b));
+}
+
 /* ---------------------------------------------------------------- linear */
 /* inputs: x2 [M, in], weight [out, in], bias [out] or absent */
 static mt_status linear_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
@@ -161,9 +171,9 @@ static mt_tensor *linear_jvp(mt_node *node, mt_tensor *const *t)
     return r;
 }
 
-static const mt_op_def linear_op = { "linear", linear_vjp, linear_jvp };
+MT_OP_DEF(linear_op, "linear", linear_vjp, linear_jvp);
 
-mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
+static mt_tensor *linear_body(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
 {
     if (!mt_check_float("linear", x) || !mt_check_float("linear", weight)) return NULL;
     if (bias && !mt_check_float("linear", bias)) return NULL;
@@ -183,25 +193,27 @@ mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
     mt_tensor *xc = mt_contiguous(x2), *wc = mt_contiguous(weight);
     mt_tensor *y = mt_new_tensor(mt_device_of(x), x->dtype, 2, (int64_t[]){ rows, out_f });
     if (!xc || !wc || !y) return NULL;
-    const mt_backend *be = mt_backend_of(x);
     double beta = 0;
+    mt_status st = MT_OK;
     if (bias) {   /* every row of y starts as the bias */
         mt_tensor *bc = mt_contiguous(bias);
         if (!bc) return NULL;
         mt_loop loop;
         mt_loop_build(&loop, y, 1, &bc);
-        be->copy(&loop, y->dtype, mt_ptr(y), bc->dtype, mt_ptr(bc));
+        st = mt_run_kernel("linear", x, copy, &loop, y->dtype, mt_ptr(y), bc->dtype, mt_ptr(bc));
         mt_free_temp(bc, bias);
         beta = 1;
     }
-    if (rows > 0 && out_f > 0) {
+    if (st == MT_OK && rows > 0 && out_f > 0) {
         if (in > 0)
-            be->gemm(x->dtype, false, true, rows, out_f, in, 1.0, mt_ptr(xc), in, mt_ptr(wc), in, beta, mt_ptr(y), out_f);
+            st = mt_run_kernel("linear", x, gemm, x->dtype, false, true, rows, out_f, in, 1.0, mt_ptr(xc), in, mt_ptr(wc),
+                               in, beta, mt_ptr(y), out_f);
         else if (!bias)
-            be->fill(y->dtype, mt_numel(y), mt_ptr(y), 0);
+            st = mt_run_kernel("linear", x, fill, y->dtype, mt_numel(y), mt_ptr(y), 0);
     }
     mt_free_temp(xc, x2);
     mt_free_temp(wc, weight);
+    if (st != MT_OK) { mt_free(y); return NULL; }
     mt_tensor *ins[3] = { x2, weight, bias };
     y = mt_node_commit(mt_node_new(&linear_op, y, bias ? 3 : 2, ins), y);
     if (!y || x->ndim == 2) return y;
@@ -209,4 +221,10 @@ mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
     memcpy(oshape, x->shape, sizeof oshape);
     oshape[x->ndim - 1] = out_f;
     return mt_reshape(y, x->ndim, oshape);
+}
+
+mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, linear_body(x, weight, bias));
 }

@@ -39,10 +39,10 @@ static mt_status batch_norm_backward_kernel(mt_node *node, mt_tensor *v, mt_tens
     if (dx && !(*dx = mt_empty_like(x))) return mt_last_status();
     if (dw && !(*dw = mt_new_tensor(mt_device_of(x), x->dtype, 1, &c))) return mt_last_status();
     if (db && !(*db = mt_new_tensor(mt_device_of(x), x->dtype, 1, &c))) return mt_last_status();
-    mt_backend_of(x)->batch_norm_backward(x->dtype, n, c, l, mt_ptr(x), mt_ptr(vc), wc ? mt_ptr(wc) : NULL,
-                                          mt_ptr(node->saved[0]), mt_ptr(node->saved[1]), node->ints[0] != 0,
-                                          dx ? mt_ptr(*dx) : NULL, dw ? mt_ptr(*dw) : NULL, db ? mt_ptr(*db) : NULL);
-    return MT_OK;
+    /* on failure the outputs go with the vjp's (or jvp's) scope */
+    return mt_run_kernel("batch_norm", x, batch_norm_backward, x->dtype, n, c, l, mt_ptr(x), mt_ptr(vc),
+                         wc ? mt_ptr(wc) : NULL, mt_ptr(node->saved[0]), mt_ptr(node->saved[1]), node->ints[0] != 0,
+                         dx ? mt_ptr(*dx) : NULL, dw ? mt_ptr(*dw) : NULL, db ? mt_ptr(*db) : NULL);
 }
 
 static mt_status batch_norm_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
@@ -78,7 +78,7 @@ static mt_tensor *batch_norm_jvp(mt_node *node, mt_tensor *const *t)
     return r;
 }
 
-static const mt_op_def batch_norm_op = { "batch_norm", batch_norm_vjp, batch_norm_jvp };
+MT_OP_DEF(batch_norm_op, "batch_norm", batch_norm_vjp, batch_norm_jvp);
 
 static bool channel_vector(const char *what, const mt_tensor *v, int64_t c, const mt_tensor *x)
 {
@@ -92,8 +92,8 @@ static bool channel_vector(const char *what, const mt_tensor *v, int64_t c, cons
     return mt_check_same_dtype("batch_norm", x, v) && mt_check_same_device("batch_norm", x, v);
 }
 
-mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *running_var,
-                         mt_tensor *weight, mt_tensor *bias, bool training, double momentum, double eps)
+static mt_tensor *batch_norm_body(mt_tensor *x, mt_tensor *running_mean, mt_tensor *running_var,
+                                  mt_tensor *weight, mt_tensor *bias, bool training, double momentum, double eps)
 {
     if (!mt_check_float("batch_norm", x)) return NULL;
     char s[128];
@@ -121,13 +121,20 @@ mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *runni
     mt_tensor *mean = mt_new_tensor(mt_device_of(x), x->dtype, 1, &c);
     mt_tensor *invstd = mt_new_tensor(mt_device_of(x), x->dtype, 1, &c);
     if (!xc || !y || !mean || !invstd || (weight && !wc) || (bias && !bc)) return NULL;
-    mt_backend_of(x)->batch_norm_forward(x->dtype, n, c, l, mt_ptr(xc), wc ? mt_ptr(wc) : NULL, bc ? mt_ptr(bc) : NULL,
-                                         running_mean ? mt_ptr(running_mean) : NULL,
-                                         running_var ? mt_ptr(running_var) : NULL, training, momentum, eps,
-                                         mt_ptr(y), mt_ptr(mean), mt_ptr(invstd));
+    mt_status st = mt_run_kernel("batch_norm", x, batch_norm_forward, x->dtype, n, c, l, mt_ptr(xc),
+                                 wc ? mt_ptr(wc) : NULL, bc ? mt_ptr(bc) : NULL,
+                                 running_mean ? mt_ptr(running_mean) : NULL,
+                                 running_var ? mt_ptr(running_var) : NULL, training, momentum, eps,
+                                 mt_ptr(y), mt_ptr(mean), mt_ptr(invstd));
     mt_free_temp(xc, x);
     mt_free_temp(wc, weight);
     mt_free_temp(bc, bias);
+    if (st != MT_OK) {
+        mt_free(y);
+        mt_free(mean);
+        mt_free(invstd);
+        return NULL;
+    }
 
     mt_tensor *ins[3] = { x, weight, bias };
     mt_node *node = mt_node_new(&batch_norm_op, y, 3, ins);
@@ -140,4 +147,11 @@ mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *runni
         mt_free(invstd);
     }
     return mt_node_commit(node, y);
+}
+
+mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *running_var,
+                         mt_tensor *weight, mt_tensor *bias, bool training, double momentum, double eps)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates, and those of a failure: docs/ownership.md */
+    return mt_composite_end(c, batch_norm_body(x, running_mean, running_var, weight, bias, training, momentum, eps));
 }

@@ -103,9 +103,10 @@ mt_tensor *mt_reduce_raw(const char *op, mt_reduce_kind kind, mt_tensor *x, int 
         mt_set_forward_ad_enabled(fw_prev);
     }
     if (!src) { mt_free(out); return NULL; }
-    if (n == 0) mt_backend_of(out)->fill(out->dtype, mt_numel(out), mt_ptr(out), 0);
-    else mt_backend_of(x)->reduce(kind, x->dtype, outer, n, inner, mt_ptr(src), mt_ptr(out), param);
+    mt_status st = n == 0 ? mt_run_kernel(op, out, fill, out->dtype, mt_numel(out), mt_ptr(out), 0)
+                          : mt_run_kernel(op, x, reduce, kind, x->dtype, outer, n, inner, mt_ptr(src), mt_ptr(out), param);
     mt_free_temp(src, x);
+    if (st != MT_OK) { mt_free(out); return NULL; }
     return out;
 }
 
@@ -182,12 +183,12 @@ static mt_tensor *reduce_jvp(mt_node *node, mt_tensor *const *t)
     }
 }
 
-static const mt_op_def sum_op = { "sum", reduce_vjp, reduce_jvp };
-static const mt_op_def mean_op = { "mean", reduce_vjp, reduce_jvp };
-static const mt_op_def var_op = { "var", reduce_vjp, reduce_jvp };
-static const mt_op_def max_op = { "max", reduce_vjp, reduce_jvp };
-static const mt_op_def min_op = { "min", reduce_vjp, reduce_jvp };
-static const mt_op_def logsumexp_op = { "logsumexp", reduce_vjp, reduce_jvp };
+MT_OP_DEF(sum_op, "sum", reduce_vjp, reduce_jvp);
+MT_OP_DEF(mean_op, "mean", reduce_vjp, reduce_jvp);
+MT_OP_DEF(var_op, "var", reduce_vjp, reduce_jvp);
+MT_OP_DEF(max_op, "max", reduce_vjp, reduce_jvp);
+MT_OP_DEF(min_op, "min", reduce_vjp, reduce_jvp);
+MT_OP_DEF(logsumexp_op, "logsumexp", reduce_vjp, reduce_jvp);
 
 static mt_tensor *reduce(const mt_op_def *op, mt_reduce_kind kind, mt_tensor *x, int n_dims, const int *dims,
                          bool keepdim, double param)
@@ -281,8 +282,8 @@ static mt_status extremum_dim_jvp(mt_node *node, mt_tensor *const *t, mt_tensor 
     return out_tangents[0] ? MT_OK : mt_last_status();
 }
 
-static const mt_op_def_n max_dim_op = { { "max_dim", NULL, NULL }, extremum_dim_vjp, extremum_dim_jvp };
-static const mt_op_def_n min_dim_op = { { "min_dim", NULL, NULL }, extremum_dim_vjp, extremum_dim_jvp };
+MT_OP_DEF_N(max_dim_op, { "max_dim", NULL, NULL }, extremum_dim_vjp, extremum_dim_jvp);
+MT_OP_DEF_N(min_dim_op, { "min_dim", NULL, NULL }, extremum_dim_vjp, extremum_dim_jvp);
 
 static mt_status extremum_dim(const mt_op_def_n *op, mt_reduce_kind value_kind, mt_reduce_kind index_kind, mt_tensor *x,
                               int dim, bool keepdim, mt_tensor **values, mt_tensor **indices)

@@ -27,7 +27,9 @@ static mt_tensor *softmax_backward_kernel(mt_node *node, mt_tensor *v)
     if (!r) return NULL;
     int64_t outer, n, inner;
     split_at(y, (int)node->ints[0], &outer, &n, &inner);
-    mt_backend_of(y)->softmax_backward(node->ints[1] != 0, y->dtype, outer, n, inner, mt_ptr(y), mt_ptr(vc), mt_ptr(r));
+    if (mt_run_kernel(node->op->name, y, softmax_backward, node->ints[1] != 0, y->dtype, outer, n, inner, mt_ptr(y),
+                      mt_ptr(vc), mt_ptr(r)) != MT_OK)
+        return NULL;   /* r belongs to the vjp's scope */
     return r;
 }
 
@@ -45,8 +47,8 @@ static mt_tensor *softmax_jvp(mt_node *node, mt_tensor *const *t)
     return mt_sub(t[0], mt_sum(mt_mul(t[0], p), 1, &dim, true));
 }
 
-static const mt_op_def softmax_op = { "softmax", softmax_vjp, softmax_jvp };
-static const mt_op_def log_softmax_op = { "log_softmax", softmax_vjp, softmax_jvp };
+MT_OP_DEF(softmax_op, "softmax", softmax_vjp, softmax_jvp);
+MT_OP_DEF(log_softmax_op, "log_softmax", softmax_vjp, softmax_jvp);
 
 static mt_tensor *softmax(const mt_op_def *op, mt_tensor *x, int dim, bool log)
 {
@@ -59,8 +61,11 @@ static mt_tensor *softmax(const mt_op_def *op, mt_tensor *x, int dim, bool log)
     if (!y) { mt_free_temp(xc, x); return NULL; }
     int64_t outer, n, inner;
     split_at(x, d, &outer, &n, &inner);
-    if (mt_numel(x) > 0) mt_backend_of(x)->softmax(log, x->dtype, outer, n, inner, mt_ptr(xc), mt_ptr(y));
+    mt_status st = mt_numel(x) > 0 ? mt_run_kernel(op->name, x, softmax, log, x->dtype, outer, n, inner, mt_ptr(xc),
+                                                   mt_ptr(y))
+                                   : MT_OK;
     mt_free_temp(xc, x);
+    if (st != MT_OK) { mt_free(y); return NULL; }
     mt_node *node = mt_node_new(op, y, 1, &x);
     if (node) { node->ints[0] = d; node->ints[1] = log; }
     return mt_node_commit(node, y);

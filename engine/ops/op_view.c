@@ -30,7 +30,7 @@ static mt_status identity_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
     return MT_OK;
 }
 static mt_tensor *identity_jvp(mt_node *node, mt_tensor *const *t) { (void)node; return t[0]; }
-static const mt_op_def contiguous_op = { "contiguous", identity_vjp, identity_jvp };
+MT_OP_DEF(contiguous_op, "contiguous", identity_vjp, identity_jvp);
 
 mt_tensor *mt_contiguous(mt_tensor *x)
 {
@@ -52,7 +52,7 @@ static mt_status to_dtype_vjp(mt_node *node, mt_tensor *g, mt_tensor **grads)
     return grads[0] ? MT_OK : mt_last_status();
 }
 static mt_tensor *to_dtype_jvp(mt_node *node, mt_tensor *const *t) { return mt_to_dtype(t[0], node->output->dtype); }
-static const mt_op_def to_dtype_op = { "to_dtype", to_dtype_vjp, to_dtype_jvp };
+MT_OP_DEF(to_dtype_op, "to_dtype", to_dtype_vjp, to_dtype_jvp);
 
 mt_tensor *mt_to_dtype(mt_tensor *x, mt_dtype dtype)
 {
@@ -76,7 +76,7 @@ static mt_tensor *reshape_jvp(mt_node *node, mt_tensor *const *t)
 {
     return mt_reshape(t[0], node->output->ndim, node->output->shape);
 }
-static const mt_op_def reshape_op = { "reshape", reshape_vjp, reshape_jvp };
+MT_OP_DEF(reshape_op, "reshape", reshape_vjp, reshape_jvp);
 
 /* Resolves a -1 and checks the element count. */
 static bool infer_shape(const char *op, const mt_tensor *x, int ndim, const int64_t *shape, int64_t *out)
@@ -86,13 +86,13 @@ static bool infer_shape(const char *op, const mt_tensor *x, int ndim, const int6
         return false;
     }
     int infer = -1;
-    int64_t known = 1;
     for (int d = 0; d < ndim; d++) {
-        if (shape[d] == -1 && infer < 0) { infer = d; continue; }
+        if (shape[d] == -1 && infer < 0) { infer = d; out[d] = 1; continue; }
         if (shape[d] < 0) { mt_set_error(MT_ERR_SHAPE, "%s: invalid size %" PRId64 " at dim %d", op, shape[d], d); return false; }
-        known *= shape[d];
         out[d] = shape[d];
     }
+    int64_t known = mt_shape_check(op, ndim, out, mt_dtype_size(x->dtype));   /* the -1 counted as 1 */
+    if (known < 0) return false;
     int64_t n = mt_numel(x);
     char s[128];
     if (infer >= 0) {
@@ -225,7 +225,7 @@ static mt_tensor *permute_jvp(mt_node *node, mt_tensor *const *t)
     for (int d = 0; d < node->output->ndim; d++) dims[d] = (int)node->ints[d];
     return mt_permute(t[0], dims);
 }
-static const mt_op_def permute_op = { "permute", permute_vjp, permute_jvp };
+MT_OP_DEF(permute_op, "permute", permute_vjp, permute_jvp);
 
 mt_tensor *mt_permute(mt_tensor *x, const int *dims)
 {
@@ -293,7 +293,7 @@ static mt_tensor *slice_jvp(mt_node *node, mt_tensor *const *t)
     if (node->ints[3]) return mt_select(t[0], dim, node->ints[1]);
     return mt_slice(t[0], dim, node->ints[1], node->ints[1] + node->output->shape[dim] * node->ints[2], node->ints[2]);
 }
-static const mt_op_def slice_op = { "slice", slice_vjp, slice_jvp };
+MT_OP_DEF(slice_op, "slice", slice_vjp, slice_jvp);
 
 mt_tensor *mt_slice(mt_tensor *x, int dim, int64_t start, int64_t end, int64_t step)
 {
@@ -366,7 +366,7 @@ static mt_tensor *expand_jvp(mt_node *node, mt_tensor *const *t)
 {
     return mt_expand(t[0], node->output->ndim, node->output->shape);
 }
-static const mt_op_def expand_op = { "expand", expand_vjp, expand_jvp };
+MT_OP_DEF(expand_op, "expand", expand_vjp, expand_jvp);
 
 mt_tensor *mt_expand(mt_tensor *x, int ndim, const int64_t *shape)
 {
@@ -394,6 +394,7 @@ mt_tensor *mt_expand(mt_tensor *x, int ndim, const int64_t *shape)
                            mt_shape_str(x, s, sizeof s), want, d);
         }
     }
+    if (mt_shape_check("expand", ndim, oshape, mt_dtype_size(x->dtype)) < 0) return NULL;
     mt_tensor *y = mt_new_view(x, ndim, oshape, ostride, x->offset);
     return mt_node_commit(mt_node_new(&expand_op, y, 1, &x), y);
 }
@@ -423,12 +424,16 @@ static mt_tensor *concat_jvp(mt_node *node, mt_tensor *const *t)
     free(parts);
     return r;
 }
-static const mt_op_def concat_op = { "concat", concat_vjp, concat_jvp };
+MT_OP_DEF(concat_op, "concat", concat_vjp, concat_jvp);
 
 mt_tensor *mt_concat(int n, mt_tensor *const *ts, int dim)
 {
     if (n <= 0 || !ts) return MT_FAIL(MT_ERR_ARGUMENT, "concat: no tensors given");
-    for (int i = 0; i < n; i++) if (!mt_check_input("concat", ts[i])) return NULL;
+    for (int i = 0; i < n; i++) {
+        if (!mt_check_input("concat", ts[i])) return NULL;
+        if (ts[i]->ndim == 0)   /* as in PyTorch: there is no dim to join along */
+            return MT_FAIL(MT_ERR_SHAPE, "concat: tensor %d is 0-d and cannot be concatenated (mt_stack joins 0-d tensors)", i);
+    }
     const mt_tensor *first = ts[0];
     int d = mt_wrap_dim("concat", dim, first->ndim);
     if (d < 0) return NULL;
@@ -463,7 +468,7 @@ mt_tensor *mt_concat(int n, mt_tensor *const *ts, int dim)
     return mt_node_commit(node, y);
 }
 
-mt_tensor *mt_stack(int n, mt_tensor *const *ts, int dim)
+static mt_tensor *stack_body(int n, mt_tensor *const *ts, int dim)
 {
     if (n <= 0 || !ts) return MT_FAIL(MT_ERR_ARGUMENT, "stack: no tensors given");
     mt_tensor **parts = malloc((size_t)n * sizeof *parts);
@@ -474,6 +479,12 @@ mt_tensor *mt_stack(int n, mt_tensor *const *ts, int dim)
     if (i == n) r = mt_concat(n, parts, dim);
     free(parts);
     return r;
+}
+
+mt_tensor *mt_stack(int n, mt_tensor *const *ts, int dim)
+{
+    mt_composite c = mt_composite_begin();   /* intermediates: docs/ownership.md */
+    return mt_composite_end(c, stack_body(n, ts, dim));
 }
 
 int mt_split(mt_tensor *x, int64_t split_size, int dim, mt_tensor **out, int max_out)

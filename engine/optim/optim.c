@@ -72,15 +72,7 @@ struct mt_optimizer {
 
 /* ---------------------------------------------------------------- helpers */
 /* t leaves its scope: the optimizer owns it. */
-static mt_tensor *owned(mt_tensor *t)
-{
-    if (t) {
-        mt_runtime_scope_forget(t->scope_slot);
-        t->scope_slot = -1;
-        t->kept = false;
-    }
-    return t;
-}
+static mt_tensor *owned(mt_tensor *t) { return mt_unscope(t); }
 
 /* A 0-d i64 counter on the CPU, read and written on the host. */
 static mt_tensor *new_counter(int64_t value)
@@ -244,9 +236,7 @@ static mt_status check_update(const mt_optimizer *opt, const param_state *s)
     }
     if (!mt_is_contiguous(p))
         return mt_set_error(MT_ERR_ARGUMENT, "%s: parameter \"%s\" must be contiguous (it is updated in place)", op, s->name);
-    const mt_backend *be = mt_backend_of(p);
-    if ((opt->kind == OPT_SGD && !be->sgd_step) || (opt->kind != OPT_SGD && !be->adam_step))
-        return mt_set_error(MT_ERR_DEVICE, "%s: the %s backend has no fused update kernel", op, be->name);
+    if (opt->kind == OPT_SGD ? !mt_kernel(op, p, sgd_step) : !mt_kernel(op, p, adam_step)) return mt_last_status();
     return MT_OK;
 }
 
@@ -284,17 +274,18 @@ mt_status mt_step(mt_optimizer *opt)
         mt_tensor *g = mt_contiguous(p->grad);
         bool first = opt->kind == OPT_SGD && !s->momentum_buffer;
         if (!g || (st = ensure_state(opt, s)) != MT_OK) { st = mt_last_status(); break; }
-        const mt_backend *be = mt_backend_of(p);
+        const char *op = kind_names[opt->kind];
         if (opt->kind == OPT_SGD) {
-            be->sgd_step(p->dtype, mt_numel(p), mt_ptr(p), mt_ptr(g),
-                         s->momentum_buffer ? mt_ptr(s->momentum_buffer) : NULL, opt->lr, opt->momentum,
-                         opt->dampening, opt->weight_decay, opt->nesterov, first);
+            st = mt_run_kernel(op, p, sgd_step, p->dtype, mt_numel(p), mt_ptr(p), mt_ptr(g),
+                               s->momentum_buffer ? mt_ptr(s->momentum_buffer) : NULL, opt->lr, opt->momentum,
+                               opt->dampening, opt->weight_decay, opt->nesterov, first);
         } else {
             int64_t t = counter(s->step) + 1;
-            set_counter(s->step, t);
-            be->adam_step(p->dtype, mt_numel(p), mt_ptr(p), mt_ptr(g), mt_ptr(s->exp_avg), mt_ptr(s->exp_avg_sq),
-                          s->max_exp_avg_sq ? mt_ptr(s->max_exp_avg_sq) : NULL, opt->lr, opt->beta1, opt->beta2,
-                          opt->eps, opt->weight_decay, opt->kind == OPT_ADAMW, opt->amsgrad, t);
+            st = mt_run_kernel(op, p, adam_step, p->dtype, mt_numel(p), mt_ptr(p), mt_ptr(g), mt_ptr(s->exp_avg),
+                               mt_ptr(s->exp_avg_sq), s->max_exp_avg_sq ? mt_ptr(s->max_exp_avg_sq) : NULL, opt->lr,
+                               opt->beta1, opt->beta2, opt->eps, opt->weight_decay, opt->kind == OPT_ADAMW,
+                               opt->amsgrad, t);
+            if (st == MT_OK) set_counter(s->step, t);
         }
     }
     mt_scope_end(scope);
@@ -368,6 +359,40 @@ static bool kind_used(const mt_optimizer *opt, int kind)
     return kind != ST_MAX_EXP_AVG_SQ || opt->amsgrad;
 }
 
+/* The largest step count a state may hold: 2^53, the last integer a double
+   (Adam's bias correction 1 - beta^t, PyTorch's float "step") holds exactly. */
+#define MAX_STEP_COUNT (INT64_C(1) << 53)
+
+/* A step count from a state tensor (typically read from a file): one element
+   of an integer dtype, or of a float dtype holding a whole number, in
+   [0, MAX_STEP_COUNT]. Anything else (NaN, 2.7e185, -5, 2.5, a bool) is an
+   MT_ERR_FORMAT error naming the entry: casting it would be undefined
+   behaviour, or a count no run can have reached. */
+static mt_status read_step_count(const char *op, const char *name, const mt_tensor *t, int64_t *out)
+{
+    if (mt_numel(t) != 1)
+        return mt_set_error(MT_ERR_SHAPE, "%s load_state: \"%s\" must have one element", op, name);
+    if (t->dtype == MT_BOOL || (unsigned)t->dtype >= MT_DTYPE_COUNT)
+        return mt_set_error(MT_ERR_FORMAT, "%s load_state: \"%s\" is a %s tensor; a step count is an integer", op,
+                            name, mt_dtype_name(t->dtype));
+    if (t->dtype == MT_I64) {   /* exactly, not through a double */
+        int64_t v;
+        if (mt_to_data(t, MT_I64, &v) != MT_OK) return mt_last_status();
+        if (v < 0 || v > MAX_STEP_COUNT)
+            return mt_set_error(MT_ERR_FORMAT, "%s load_state: \"%s\" is %" PRId64 ", not a step count (a whole number "
+                                "in [0, 2^53])", op, name, v);
+        *out = v;
+        return MT_OK;
+    }
+    double v;
+    if (mt_to_data(t, MT_F64, &v) != MT_OK) return mt_last_status();
+    if (!(v >= 0 && v <= (double)MAX_STEP_COUNT) || v != floor(v))
+        return mt_set_error(MT_ERR_FORMAT, "%s load_state: \"%s\" is %.17g, not a step count (a whole number in "
+                            "[0, 2^53])", op, name, v);
+    *out = (int64_t)v;
+    return MT_OK;
+}
+
 mt_status mt_optimizer_load_state(mt_optimizer *opt, mt_tensor_list state)
 {
     if (!opt) return mt_set_error(MT_ERR_ARGUMENT, "load_state: optimizer is NULL");
@@ -377,6 +402,7 @@ mt_status mt_optimizer_load_state(mt_optimizer *opt, mt_tensor_list state)
     if (!have) return mt_set_error(MT_ERR_MEMORY, "load_state: out of memory");
     mt_status st = MT_OK;
     const mt_tensor *steps = NULL;
+    int64_t n_steps = 0;
     for (int j = 0; j < state.n && st == MT_OK; j++) {
         const char *name = state.items[j].name;
         const mt_tensor *t = state.items[j].tensor;
@@ -384,8 +410,9 @@ mt_status mt_optimizer_load_state(mt_optimizer *opt, mt_tensor_list state)
         char s1[128], s2[128];
         if (!name || !t) { st = mt_set_error(MT_ERR_ARGUMENT, "%s load_state: entry %d is NULL", op, j); break; }
         if (strcmp(name, "step") == 0) {
-            if (mt_numel(t) != 1) st = mt_set_error(MT_ERR_SHAPE, "%s load_state: \"step\" must have one element", op);
+            if (steps) { st = mt_set_error(MT_ERR_ARGUMENT, "%s load_state: \"step\" appears twice", op); break; }
             steps = t;
+            st = read_step_count(op, name, t, &n_steps);
             continue;
         }
         if (!parse_state_name(opt, name, &i, &k) || !kind_used(opt, k)) {
@@ -394,11 +421,12 @@ mt_status mt_optimizer_load_state(mt_optimizer *opt, mt_tensor_list state)
         }
         if (have[i] & (1u << k)) { st = mt_set_error(MT_ERR_ARGUMENT, "%s load_state: \"%s\" appears twice", op, name); break; }
         have[i] |= 1u << k;
-        bool fits = k == ST_STEP ? mt_numel(t) == 1 : mt_same_shape(t, opt->params[i].param);
-        if (!fits)
+        if (k == ST_STEP) {
+            int64_t ignored;
+            st = read_step_count(op, name, t, &ignored);
+        } else if (!mt_same_shape(t, opt->params[i].param))
             st = mt_set_error(MT_ERR_SHAPE, "%s load_state: \"%s\" has shape %s, expected %s", op, name,
-                              mt_shape_str(t, s1, sizeof s1),
-                              k == ST_STEP ? "one element" : mt_shape_str(opt->params[i].param, s2, sizeof s2));
+                              mt_shape_str(t, s1, sizeof s1), mt_shape_str(opt->params[i].param, s2, sizeof s2));
     }
     /* Adam's state comes whole: exp_avg, exp_avg_sq, step (and max_exp_avg_sq with AMSGrad), or nothing */
     unsigned adam_all = (1u << ST_EXP_AVG) | (1u << ST_EXP_AVG_SQ) | (1u << ST_STEP) | (opt->amsgrad ? 1u << ST_MAX_EXP_AVG_SQ : 0);
@@ -411,14 +439,16 @@ mt_status mt_optimizer_load_state(mt_optimizer *opt, mt_tensor_list state)
 
     /* 2. the loaded state replaces the current one (parameters absent from it start fresh) */
     for (int i = 0; i < opt->n; i++) free_state(&opt->params[i]);
-    set_counter(opt->steps, steps ? (int64_t)mt_item(steps) : 0);
+    set_counter(opt->steps, n_steps);
     for (int j = 0; j < state.n && st == MT_OK; j++) {
         int i, k;
         if (strcmp(state.items[j].name, "step") == 0) continue;
         parse_state_name(opt, state.items[j].name, &i, &k);
         mt_tensor **slot = state_slot(&opt->params[i], k);
         if (k == ST_STEP) {
-            *slot = new_counter((int64_t)mt_item(state.items[j].tensor));
+            int64_t count = 0;
+            (void)read_step_count(op, state.items[j].name, state.items[j].tensor, &count);   /* checked above */
+            *slot = new_counter(count);
             if (!*slot) st = mt_last_status();
             continue;
         }

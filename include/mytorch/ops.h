@@ -70,7 +70,7 @@ mt_tensor *mt_min(mt_tensor *x, int dim, bool keepdim);
    on error both are set to NULL. */
 mt_status mt_max_dim(mt_tensor *x, int dim, bool keepdim, mt_tensor **values, mt_tensor **indices);
 mt_status mt_min_dim(mt_tensor *x, int dim, bool keepdim, mt_tensor **values, mt_tensor **indices);
-mt_tensor *mt_argmax(mt_tensor *x, int dim, bool keepdim);   /* MT_I64, no gradient */
+mt_tensor *mt_argmax(mt_tensor *x, int dim, bool keepdim);   /* MT_I64, no gradient; ties: the first index */
 mt_tensor *mt_argmin(mt_tensor *x, int dim, bool keepdim);
 mt_tensor *mt_logsumexp(mt_tensor *x, int dim, bool keepdim);
 /* The same over a set of dims (PyTorch's torch.amax, torch.amin, torch.logsumexp
@@ -83,6 +83,26 @@ mt_tensor *mt_sum_all(mt_tensor *x);
 mt_tensor *mt_mean_all(mt_tensor *x);
 /* Sums x down to a shape x broadcasts from (the vjp of broadcasting). */
 mt_tensor *mt_sum_to(mt_tensor *x, int ndim, const int64_t *shape);
+
+/* ---------------------------------------------------------------- scans, ordering, shape (op_scan.c, op_sort.c, op_shape.c)
+   docs/ops-shape.md gives each op's PyTorch equivalent and gradient rule. */
+/* torch.cumsum(x, dim): running sums along dim; integers and bools sum in MT_I64. */
+mt_tensor *mt_cumsum(mt_tensor *x, int dim);
+/* torch.sort(x, dim, descending, stable=True): *values (differentiable) and
+   *indices (MT_I64, no gradient), one node with two outputs; ties keep their
+   order, NaN sorts greatest. Either pointer may be NULL when that output is
+   not wanted; on error both are set to NULL. */
+mt_status mt_sort(mt_tensor *x, int dim, bool descending, mt_tensor **values, mt_tensor **indices);
+/* torch.topk(x, k, dim, largest, sorted): the k largest (or smallest) along dim, in sorted order. */
+mt_status mt_topk(mt_tensor *x, int64_t k, int dim, bool largest, bool sorted, mt_tensor **values, mt_tensor **indices);
+/* torch.argmax(x) / argmin(x) with dim=None: the index into the flattened x (0-d MT_I64, no gradient). */
+mt_tensor *mt_argmax_all(mt_tensor *x);
+mt_tensor *mt_argmin_all(mt_tensor *x);
+/* torch.flip(x, dims): a copy with the n_dims dims reversed. */
+mt_tensor *mt_flip(mt_tensor *x, int n_dims, const int *dims);
+/* F.pad(x, pads, mode="constant", value): n pads, last dim first (left, right,
+   top, bottom, ...); negative pads crop. */
+mt_tensor *mt_pad(mt_tensor *x, int n, const int64_t *pads, double value);
 
 /* ---------------------------------------------------------------- softmax (op_softmax.c) */
 mt_tensor *mt_softmax(mt_tensor *x, int dim);

@@ -14,8 +14,10 @@
    or n_meta key/value string pairs stored under "__metadata__". */
 mt_status mt_safetensors_save(const char *path, mt_tensor_list tensors,
                               int n_meta, const char *const *meta_keys, const char *const *meta_values);
-/* Reads every tensor of path into new owned tensors on the CPU; the caller
-   frees each tensor and the list. On error nothing is allocated. */
+/* Reads every tensor of path into new tensors on the CPU. Like every
+   creator's, they belong to the open scope, or to the caller when none is
+   open (docs/ownership.md); the caller frees the list (mt_tensor_list_free).
+   On error nothing is allocated. */
 mt_status mt_safetensors_load(const char *path, mt_tensor_list *out);
 
 /* The "__metadata__" of a file: n key/value pairs in file order. */
@@ -41,5 +43,16 @@ mt_status mt_module_load(mt_module *m, const char *path);
 /* A module and its optimizer in one file ("model." and "optim." prefixes). */
 mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_optimizer *opt);
 mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt);
+
+/* Removes from dir the temporary files that writers killed before their
+   rename left behind: "<name>.tmp.<pid>" (and "<name>.tmp.<pid>.XXXXXX", an
+   archive's) whose pid is no live process on this machine. A live writer's
+   file, this process's own, folders and links are never touched. Call it at
+   the start of a run on the folders it writes (its run folder, a dataset
+   being generated); every save also does it for its own target. Files of
+   other programs named like that are removed too, so give it mytorch's
+   folders only. *removed (may be NULL) receives the count; an unreadable
+   dir is MT_ERR_IO. See docs/checkpoints.md, "Atomic writes". */
+mt_status mt_clean_stale_temp_files(const char *dir, int *removed);
 
 #endif

@@ -51,6 +51,8 @@ struct mt_tensor {
     int64_t scope_slot;   /* slot in the scope registry, -1 when owned by the caller */
     bool kept;            /* mt_keep'd: survives its scope's end, which cuts its graph */
     const char *name;     /* optional, for messages (not owned) */
+    struct mt_companions *companions;  /* intermediates of the op that made it with no scope open,
+                                          freed with it (docs/ownership.md) */
 };
 
 /* A shape argument pair: mt_zeros(MT_F32, MT_SHAPE(3, 4)) */

@@ -38,6 +38,7 @@ typedef enum mt_status {
     MT_ERR_IO,        /* a file could not be opened, read or written */
     MT_ERR_FORMAT,    /* a file's contents are malformed or truncated */
     MT_ERR_STATE,     /* the call does not fit the object's state (e.g. backward twice) */
+    MT_ERR_UNSUPPORTED, /* the device's backend has no kernel for this op, or none for this dtype */
 } mt_status;
 
 typedef enum mt_device_type { MT_DEVICE_CPU, MT_DEVICE_CUDA, MT_DEVICE_CUDA_EMU, MT_DEVICE_TYPE_COUNT } mt_device_type;

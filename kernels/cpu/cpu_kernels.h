@@ -1,6 +1,7 @@
 /*
- * cpu_kernels.h - the CPU implementations of the backend entries
- * (host/backend.h documents each signature). OpenMP spreads the larger loops
+ * cpu_kernels.h - the CPU implementations of the backend entries: one
+ * mt_cpu_<name> per line of kernels/kernel_entries.h (which documents each
+ * signature), declared here from that list. OpenMP spreads the larger loops
  * over threads with static schedules, so results do not depend on timing.
  */
 #ifndef MT_CPU_KERNELS_H
@@ -11,67 +12,20 @@
 /* Loops shorter than this run on one thread: below it, waking threads costs more than it saves. */
 #define MT_CPU_PARALLEL_GRAIN 32768
 
-/* Hooks the CPU kernels call into the runtime (defined in host/cpu_backend.c). */
-/* Whether deterministic mode is on (mt_get_deterministic). */
+/* mt_status mt_cpu_<name>(<params>) for every kernel entry (elementwise.c,
+   reduce.c, gemm.c, random.c, norm.c, loss.c, optim.c). */
+#define MT_KERNEL_ENTRY(name, family, params) MT_MUST_CHECK mt_status mt_cpu_##name params;
+#include "kernels/kernel_entries.h"
+
+/* Scratch memory for a kernel's temporaries (per-channel sums, im2col
+   buffers, workspaces), from the cpu device's caching allocator: implemented
+   by the host runtime (host/cpu_backend.c), which kernels/ may not include.
+   NULL when it cannot be had (the allocator has then recorded why, e.g. the
+   cpu memory limit); the kernel then returns MT_ERR_MEMORY and the engine
+   fails the op with that message. Never call them inside a parallel region. */
+void *mt_cpu_scratch_alloc(size_t nbytes);
+void mt_cpu_scratch_free(void *ptr, size_t nbytes);
+/* Whether deterministic mode is on (mt_get_deterministic; host/cpu_backend.c too). */
 bool mt_cpu_deterministic(void);
-
-/* elementwise.c */
-void mt_cpu_copy(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype, const void *src);
-void mt_cpu_fill(mt_dtype dtype, int64_t n, void *dst, double value);
-void mt_cpu_arange(mt_dtype dtype, int64_t n, double start, double step, void *dst);
-void mt_cpu_unary(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, void *y, const double *params);
-void mt_cpu_unary_backward(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, const void *y,
-                           const void *dy, void *dx, const double *params);
-void mt_cpu_binary(mt_binary_kind kind, mt_dtype dtype, const mt_loop *loop, void *out, const void *a, const void *b);
-void mt_cpu_where(mt_dtype dtype, const mt_loop *loop, void *out, const void *cond, const void *a, const void *b);
-
-/* reduce.c */
-void mt_cpu_reduce(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                   const void *x, void *out, double param);
-void mt_cpu_softmax(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, const void *x, void *y);
-void mt_cpu_softmax_backward(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                             const void *y, const void *dy, void *dx);
-
-/* gemm.c */
-void mt_cpu_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                 double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
-                 double beta, void *c, int64_t ldc);
-void mt_cpu_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                         double alpha, const void *a, int64_t lda, int64_t stride_a,
-                         const void *b, int64_t ldb, int64_t stride_b,
-                         double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch);
-
-/* random.c */
-void mt_cpu_random(mt_random_kind kind, mt_dtype dtype, int64_t n, uint64_t seed, uint64_t offset,
-                   double p0, double p1, void *out);
-
-/* norm.c */
-void mt_cpu_batch_norm_forward(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x,
-                               const void *weight, const void *bias, void *running_mean, void *running_var,
-                               bool training, double momentum, double eps,
-                               void *y, void *save_mean, void *save_invstd);
-void mt_cpu_batch_norm_backward(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x, const void *dy,
-                                const void *weight, const void *save_mean, const void *save_invstd,
-                                bool training, void *dx, void *dweight, void *dbias);
-
-/* loss.c */
-void mt_cpu_nll_forward(mt_dtype dtype, int64_t n, int64_t c, const void *logp, const int64_t *target,
-                        const void *weight, int64_t ignore_index, void *out);
-void mt_cpu_nll_backward(mt_dtype dtype, int64_t n, int64_t c, const int64_t *target, const void *weight,
-                         int64_t ignore_index, const void *dout, void *dlogp);
-
-/* optim.c */
-void mt_cpu_sgd_step(mt_dtype dtype, int64_t n, void *param, const void *grad, void *momentum_buf,
-                     double lr, double momentum, double dampening, double weight_decay,
-                     bool nesterov, bool first_step);
-void mt_cpu_adam_step(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
-                      void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
-                      double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step);
-
-/* index.c */
-void mt_cpu_gather(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
-                   int64_t x_dim_stride, int64_t dim_size);
-void mt_cpu_scatter_add(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
-                        int64_t out_dim_stride, int64_t dim_size, bool deterministic);
 
 #endif

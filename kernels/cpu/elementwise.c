@@ -11,6 +11,7 @@
 #include <tgmath.h>
 
 #include "kernels/cpu/simd_math.h"
+#include "kernels/scalar_math.h"
 
 /* ---------------------------------------------------------------- strided walks */
 /* A loop is walked row by row: a row is the innermost dim, the rows are the
@@ -61,8 +62,9 @@ static inline int64_t inner_stride(const mt_loop *loop, int k)
     default: break;                                                                       \
     }
 
-void mt_cpu_copy(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype, const void *src)
+mt_status mt_cpu_copy(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype, const void *src)
 {
+    if (mt_dtype_size(dst_dtype) == 0 || mt_dtype_size(src_dtype) == 0) return MT_ERR_UNSUPPORTED;
     int64_t rows, len;
     loop_rows(loop, &rows, &len);
     int64_t sd = inner_stride(loop, 0), ss = inner_stride(loop, 1);
@@ -74,7 +76,7 @@ void mt_cpu_copy(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype sr
         case 8: COPY_ROWS(uint64_t, uint64_t, v); break;
         default: break;
         }
-        return;
+        return MT_OK;
     }
     switch (dst_dtype) {
     case MT_F32: COPY_FROM(float, 0); break;
@@ -85,6 +87,7 @@ void mt_cpu_copy(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype sr
     case MT_BOOL: COPY_FROM(uint8_t, 1); break;
     default: break;
     }
+    return MT_OK;
 }
 
 #define FILL(T, V)                                                                        \
@@ -94,7 +97,7 @@ void mt_cpu_copy(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype sr
         for (int64_t i = 0; i < n; i++) d_[i] = v_;                                       \
     } while (0)
 
-void mt_cpu_fill(mt_dtype dtype, int64_t n, void *dst, double value)
+mt_status mt_cpu_fill(mt_dtype dtype, int64_t n, void *dst, double value)
 {
     switch (dtype) {
     case MT_F32: FILL(float, value); break;
@@ -103,12 +106,14 @@ void mt_cpu_fill(mt_dtype dtype, int64_t n, void *dst, double value)
     case MT_I64: FILL(int64_t, value); break;
     case MT_U8: FILL(uint8_t, value); break;
     case MT_BOOL: FILL(uint8_t, value != 0); break;
-    default: break;
+    default: return MT_ERR_UNSUPPORTED;
     }
+    return MT_OK;
 }
 
-void mt_cpu_arange(mt_dtype dtype, int64_t n, double start, double step, void *dst)
+mt_status mt_cpu_arange(mt_dtype dtype, int64_t n, double start, double step, void *dst)
 {
+    if (mt_dtype_size(dtype) == 0) return MT_ERR_UNSUPPORTED;
     for (int64_t i = 0; i < n; i++) {
         double v = start + (double)i * step;
         switch (dtype) {
@@ -120,13 +125,11 @@ void mt_cpu_arange(mt_dtype dtype, int64_t n, double start, double step, void *d
         default: break;
         }
     }
+    return MT_OK;
 }
 
 /* ---------------------------------------------------------------- unary maths */
-#define SQRT_2_OVER_PI 0.7978845608028654
-#define INV_SQRT_2     0.7071067811865476
-#define INV_SQRT_2PI   0.3989422804014327
-#define GELU_C         0.044715
+/* The activations' formulas are kernels/scalar_math.h's (shared with the CUDA kernels). */
 
 #define MAP(EXPR)                                                                         \
     _Pragma("omp parallel for simd if (n > MT_CPU_PARALLEL_GRAIN)")                       \
@@ -138,7 +141,6 @@ static void unary_##SUFFIX(mt_unary_kind kind, int64_t n, const T *x, T *y, cons
 {                                                                                                 \
     typedef T elem_t;                                                                             \
     const T p0 = prm ? (T)prm[0] : 0, p1 = prm ? (T)prm[1] : 0;                                   \
-    const T one = 1, half = (T)0.5;                                                               \
     switch (kind) {                                                                               \
     case MT_UNARY_NEG:        MAP(-v);                                                            \
     case MT_UNARY_EXP:        MAP(exp(v));                                                        \
@@ -148,15 +150,15 @@ static void unary_##SUFFIX(mt_unary_kind kind, int64_t n, const T *x, T *y, cons
     case MT_UNARY_SIGN:       MAP((T)((v > 0) - (v < 0)));                                        \
     case MT_UNARY_POW_SCALAR: MAP(pow(v, p0));                                                    \
     case MT_UNARY_CLAMP:      MAP(v != v ? v : (p0 == p0 && v < p0) ? p0 : (p1 == p1 && v > p1) ? p1 : v); \
-    case MT_UNARY_SIGMOID:    MAP(one / (one + exp(-v)));                                         \
+    case MT_UNARY_SIGMOID:    MAP(mt_sigmoid_##SUFFIX(v));                                        \
     case MT_UNARY_TANH:       MAP(tanh(v));                                                       \
     case MT_UNARY_RELU:       MAP(v > 0 ? v : 0);                                                 \
     case MT_UNARY_LEAKY_RELU: MAP(v > 0 ? v : p0 * v);                                            \
-    case MT_UNARY_ELU:        MAP(v > 0 ? v : p0 * (exp(v) - one));                               \
-    case MT_UNARY_GELU_ERF:   MAP(half * v * (one + erf(v * (T)INV_SQRT_2)));                     \
-    case MT_UNARY_GELU_TANH:  MAP(half * v * (one + tanh((T)SQRT_2_OVER_PI * (v + (T)GELU_C * v * v * v)))); \
-    case MT_UNARY_SILU:       MAP(v / (one + exp(-p0 * v)));                                      \
-    case MT_UNARY_SOFTPLUS:   MAP(p0 * v > p1 ? v : log1p(exp(p0 * v)) / p0);                     \
+    case MT_UNARY_ELU:        MAP(mt_elu_##SUFFIX(v, p0));                                        \
+    case MT_UNARY_GELU_ERF:   MAP(mt_gelu_##SUFFIX(v));                                           \
+    case MT_UNARY_GELU_TANH:  MAP(mt_gelu_tanh_##SUFFIX(v));                                      \
+    case MT_UNARY_SILU:       MAP(mt_silu_##SUFFIX(v, p0));                                       \
+    case MT_UNARY_SOFTPLUS:   MAP(mt_softplus_##SUFFIX(v, p0, p1));                               \
     case MT_UNARY_SCALE:      MAP(p0 * v + p1);                                                   \
     default: break;                                                                               \
     }                                                                                             \
@@ -192,26 +194,11 @@ static void unary_backward_##SUFFIX(mt_unary_kind kind, int64_t n, const T *x, c
     case MT_UNARY_TANH:       DMAP_Y(one - o * o);                                                  \
     case MT_UNARY_RELU:       DMAP_X(v > 0 ? one : (T)0);                                           \
     case MT_UNARY_LEAKY_RELU: DMAP_X(v > 0 ? one : p0);                                             \
-    case MT_UNARY_ELU:        DMAP_X(v > 0 ? one : p0 * exp(v));                                    \
-    case MT_UNARY_GELU_ERF:   DMAP_X(half * (one + erf(v * (T)INV_SQRT_2)) + v * (T)INV_SQRT_2PI * exp(-half * v * v)); \
-    case MT_UNARY_GELU_TANH: {                                                                    \
-        _Pragma("omp parallel for simd if (n > MT_CPU_PARALLEL_GRAIN)")                           \
-        for (int64_t i = 0; i < n; i++) {                                                         \
-            T v = x[i], u = (T)SQRT_2_OVER_PI * (v + (T)GELU_C * v * v * v), t = tanh(u);         \
-            T du = (T)SQRT_2_OVER_PI * (one + 3 * (T)GELU_C * v * v);                             \
-            dx[i] = dy[i] * (half * (one + t) + half * v * (one - t * t) * du);                   \
-        }                                                                                         \
-        break;                                                                                    \
-    }                                                                                             \
-    case MT_UNARY_SILU: {                                                                         \
-        _Pragma("omp parallel for simd if (n > MT_CPU_PARALLEL_GRAIN)")                           \
-        for (int64_t i = 0; i < n; i++) {                                                         \
-            T v = x[i], s = one / (one + exp(-p0 * v));                                           \
-            dx[i] = dy[i] * (s + p0 * v * s * (one - s));                                         \
-        }                                                                                         \
-        break;                                                                                    \
-    }                                                                                             \
-    case MT_UNARY_SOFTPLUS:   DMAP_X(p0 * v > p1 ? one : one / (one + exp(-p0 * v)));               \
+    case MT_UNARY_ELU:        DMAP_X(mt_elu_grad_##SUFFIX(v, p0));                                  \
+    case MT_UNARY_GELU_ERF:   DMAP_X(mt_gelu_grad_##SUFFIX(v));                                     \
+    case MT_UNARY_GELU_TANH:  DMAP_X(mt_gelu_tanh_grad_##SUFFIX(v));                                \
+    case MT_UNARY_SILU:       DMAP_X(mt_silu_grad_##SUFFIX(v, p0));                                 \
+    case MT_UNARY_SOFTPLUS:   DMAP_X(mt_softplus_grad_##SUFFIX(v, p0, p1));                         \
     case MT_UNARY_SCALE:      DMAP_X(p0);                                                           \
     default: break;                                                                               \
     }                                                                                             \
@@ -222,17 +209,23 @@ DEFINE_UNARY(double, f64)
 DEFINE_UNARY_BACKWARD(float, f32)
 DEFINE_UNARY_BACKWARD(double, f64)
 
-void mt_cpu_unary(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, void *y, const double *params)
+mt_status mt_cpu_unary(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, void *y, const double *params)
 {
+    if ((unsigned)kind >= MT_UNARY_KIND_COUNT) return MT_ERR_ARGUMENT;
     if (dtype == MT_F32) unary_f32(kind, n, x, y, params);
     else if (dtype == MT_F64) unary_f64(kind, n, x, y, params);
+    else return MT_ERR_UNSUPPORTED;
+    return MT_OK;
 }
 
-void mt_cpu_unary_backward(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, const void *y,
-                           const void *dy, void *dx, const double *params)
+mt_status mt_cpu_unary_backward(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, const void *y,
+                                const void *dy, void *dx, const double *params)
 {
+    if ((unsigned)kind >= MT_UNARY_KIND_COUNT) return MT_ERR_ARGUMENT;
     if (dtype == MT_F32) unary_backward_f32(kind, n, x, y, dy, dx, params);
     else if (dtype == MT_F64) unary_backward_f64(kind, n, x, y, dy, dx, params);
+    else return MT_ERR_UNSUPPORTED;
+    return MT_OK;
 }
 
 /* ---------------------------------------------------------------- binary maths */
@@ -287,16 +280,19 @@ DEFINE_BINARY(int32_t, i32)
 DEFINE_BINARY(int64_t, i64)
 DEFINE_BINARY(uint8_t, u8)
 
-void mt_cpu_binary(mt_binary_kind kind, mt_dtype dtype, const mt_loop *loop, void *out, const void *a, const void *b)
+mt_status mt_cpu_binary(mt_binary_kind kind, mt_dtype dtype, const mt_loop *loop, void *out, const void *a,
+                        const void *b)
 {
+    if ((unsigned)kind >= MT_BINARY_KIND_COUNT) return MT_ERR_ARGUMENT;
     switch (dtype) {
     case MT_F32: binary_f32(kind, loop, out, a, b); break;
     case MT_F64: binary_f64(kind, loop, out, a, b); break;
     case MT_I32: binary_i32(kind, loop, out, a, b); break;
     case MT_I64: binary_i64(kind, loop, out, a, b); break;
     case MT_U8: case MT_BOOL: binary_u8(kind, loop, out, a, b); break;
-    default: break;
+    default: return MT_ERR_UNSUPPORTED;
     }
+    return MT_OK;
 }
 
 /* ---------------------------------------------------------------- where */
@@ -313,7 +309,7 @@ void mt_cpu_binary(mt_binary_kind kind, mt_dtype dtype, const mt_loop *loop, voi
         }                                                                                 \
     } while (0)
 
-void mt_cpu_where(mt_dtype dtype, const mt_loop *loop, void *out, const void *cond, const void *a, const void *b)
+mt_status mt_cpu_where(mt_dtype dtype, const mt_loop *loop, void *out, const void *cond, const void *a, const void *b)
 {
     int64_t rows, len, s[4];
     loop_rows(loop, &rows, &len);
@@ -322,6 +318,7 @@ void mt_cpu_where(mt_dtype dtype, const mt_loop *loop, void *out, const void *co
     case 1: WHERE(uint8_t); break;
     case 4: WHERE(uint32_t); break;
     case 8: WHERE(uint64_t); break;
-    default: break;
+    default: return MT_ERR_UNSUPPORTED;
     }
+    return MT_OK;
 }

@@ -47,25 +47,32 @@ static void tiled_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, in
     }
 }
 
-void mt_cpu_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                 double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
-                 double beta, void *c, int64_t ldc)
+/* f32 and f64 only: the BLAS has no integer GEMM (MT_ERR_UNSUPPORTED). */
+mt_status mt_cpu_gemm(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                      double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+                      double beta, void *c, int64_t ldc)
 {
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
     if (mt_cpu_deterministic())
         tiled_gemm(dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else
         blas_gemm(dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return MT_OK;
 }
 
-void mt_cpu_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                         double alpha, const void *a, int64_t lda, int64_t stride_a,
-                         const void *b, int64_t ldb, int64_t stride_b,
-                         double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
+mt_status mt_cpu_gemm_batched(mt_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                              double alpha, const void *a, int64_t lda, int64_t stride_a,
+                              const void *b, int64_t ldb, int64_t stride_b,
+                              double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
 {
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
     size_t es = mt_dtype_size(dtype);
-    for (int64_t i = 0; i < batch; i++)
-        mt_cpu_gemm(dtype, trans_a, trans_b, m, n, k, alpha,
-                    (const char *)a + (size_t)(i * stride_a) * es, lda,
-                    (const char *)b + (size_t)(i * stride_b) * es, ldb, beta,
-                    (char *)c + (size_t)(i * stride_c) * es, ldc);
+    for (int64_t i = 0; i < batch; i++) {
+        mt_status st = mt_cpu_gemm(dtype, trans_a, trans_b, m, n, k, alpha,
+                                   (const char *)a + (size_t)(i * stride_a) * es, lda,
+                                   (const char *)b + (size_t)(i * stride_b) * es, ldb, beta,
+                                   (char *)c + (size_t)(i * stride_c) * es, ldc);
+        if (st != MT_OK) return st;
+    }
+    return MT_OK;
 }

@@ -71,15 +71,15 @@ DEFINE_GATHER(uint8_t, b1)
 DEFINE_GATHER(uint32_t, b4)
 DEFINE_GATHER(uint64_t, b8)
 
-void mt_cpu_gather(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
-                   int64_t x_dim_stride, int64_t dim_size)
+mt_status mt_cpu_gather(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
+                        int64_t x_dim_stride, int64_t dim_size)
 {
-    if (loop->ndim < 1 || loop_numel(loop) == 0) return;
+    if (loop->ndim < 1 || loop_numel(loop) == 0) return MT_OK;
     switch (mt_dtype_size(dtype)) {
-    case 1: gather_b1(loop, out, index, x, x_dim_stride, dim_size); break;
-    case 4: gather_b4(loop, out, index, x, x_dim_stride, dim_size); break;
-    case 8: gather_b8(loop, out, index, x, x_dim_stride, dim_size); break;
-    default: break;
+    case 1: gather_b1(loop, out, index, x, x_dim_stride, dim_size); return MT_OK;
+    case 4: gather_b4(loop, out, index, x, x_dim_stride, dim_size); return MT_OK;
+    case 8: gather_b8(loop, out, index, x, x_dim_stride, dim_size); return MT_OK;
+    default: return MT_ERR_UNSUPPORTED;
     }
 }
 
@@ -120,16 +120,16 @@ DEFINE_SCATTER_ADD(double, f64)
 DEFINE_SCATTER_ADD(int32_t, i32)
 DEFINE_SCATTER_ADD(int64_t, i64)
 
-void mt_cpu_scatter_add(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
-                        int64_t out_dim_stride, int64_t dim_size, bool deterministic)
+mt_status mt_cpu_scatter_add(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
+                             int64_t out_dim_stride, int64_t dim_size, bool deterministic)
 {
     (void)deterministic;   /* always: one thread per column, in order */
-    if (loop->ndim < 1 || loop_numel(loop) == 0) return;
+    if (loop->ndim < 1 || loop_numel(loop) == 0) return MT_OK;
     switch (dtype) {
-    case MT_F32: scatter_add_f32(loop, out, index, src, out_dim_stride, dim_size); break;
-    case MT_F64: scatter_add_f64(loop, out, index, src, out_dim_stride, dim_size); break;
-    case MT_I32: scatter_add_i32(loop, out, index, src, out_dim_stride, dim_size); break;
-    case MT_I64: scatter_add_i64(loop, out, index, src, out_dim_stride, dim_size); break;
-    default: break;
+    case MT_F32: scatter_add_f32(loop, out, index, src, out_dim_stride, dim_size); return MT_OK;
+    case MT_F64: scatter_add_f64(loop, out, index, src, out_dim_stride, dim_size); return MT_OK;
+    case MT_I32: scatter_add_i32(loop, out, index, src, out_dim_stride, dim_size); return MT_OK;
+    case MT_I64: scatter_add_i64(loop, out, index, src, out_dim_stride, dim_size); return MT_OK;
+    default: return MT_ERR_UNSUPPORTED;
     }
 }

@@ -30,16 +30,20 @@ static void nll_backward_##SUFFIX(int64_t n, int64_t c, const int64_t *t, const 
 DEFINE_NLL(float, f32)
 DEFINE_NLL(double, f64)
 
-void mt_cpu_nll_forward(mt_dtype dtype, int64_t n, int64_t c, const void *logp, const int64_t *target,
-                        const void *weight, int64_t ignore_index, void *out)
+mt_status mt_cpu_nll_forward(mt_dtype dtype, int64_t n, int64_t c, const void *logp, const int64_t *target,
+                             const void *weight, int64_t ignore_index, void *out)
 {
     if (dtype == MT_F32) nll_forward_f32(n, c, logp, target, weight, ignore_index, out);
     else if (dtype == MT_F64) nll_forward_f64(n, c, logp, target, weight, ignore_index, out);
+    else return MT_ERR_UNSUPPORTED;
+    return MT_OK;
 }
 
-void mt_cpu_nll_backward(mt_dtype dtype, int64_t n, int64_t c, const int64_t *target, const void *weight,
-                         int64_t ignore_index, const void *dout, void *dlogp)
+mt_status mt_cpu_nll_backward(mt_dtype dtype, int64_t n, int64_t c, const int64_t *target, const void *weight,
+                              int64_t ignore_index, const void *dout, void *dlogp)
 {
     if (dtype == MT_F32) nll_backward_f32(n, c, target, weight, ignore_index, dout, dlogp);
     else if (dtype == MT_F64) nll_backward_f64(n, c, target, weight, ignore_index, dout, dlogp);
+    else return MT_ERR_UNSUPPORTED;
+    return MT_OK;
 }

@@ -9,11 +9,13 @@
  *   dx = weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
  *   dweight = sum dy * xhat,  dbias = sum dy
  * In eval mode the statistics are constants: dx = weight * invstd * dy.
+ *
+ * The per-channel temporaries are scratch memory (mt_cpu_scratch_alloc):
+ * when it cannot be had, the kernel writes nothing and returns MT_ERR_MEMORY.
  */
 #include "kernels/cpu/cpu_kernels.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define AT(n_, c_, l_) (((n_) * c + (c_)) * l + (l_))
@@ -50,15 +52,19 @@ static void bn_forward_##SUFFIX(int64_t n, int64_t c, int64_t l, const T *x, con
     }                                                                                       \
 }
 
-/* For l == 1 the channels are the fast axis: walk rows and keep per-channel sums. */
+/* For l == 1 the channels are the fast axis: walk rows and keep per-channel
+   sums (scratch: mean and var in double, scale and shift in T, c of each). */
 #define DEFINE_BN_FORWARD_ROWS(T, SUFFIX)                                                   \
-static void bn_forward_rows_##SUFFIX(int64_t n, int64_t c, const T *x, const T *w,          \
-                                     const T *b, T *rmean, T *rvar, bool training,          \
-                                     double mom, double eps, T *y, T *smean, T *sinvstd)    \
+static mt_status bn_forward_rows_##SUFFIX(int64_t n, int64_t c, const T *x, const T *w,     \
+                                          const T *b, T *rmean, T *rvar, bool training,     \
+                                          double mom, double eps, T *y, T *smean, T *sinvstd) \
 {                                                                                           \
-    double *mean = calloc((size_t)c, sizeof *mean), *var = calloc((size_t)c, sizeof *var);  \
-    T *scale = malloc((size_t)c * sizeof *scale), *shift = malloc((size_t)c * sizeof *shift); \
-    if (!mean || !var || !scale || !shift) { free(mean); free(var); free(scale); free(shift); return; } \
+    size_t scratch_bytes = (size_t)c * (2 * sizeof(double) + 2 * sizeof(T));                \
+    double *mean = mt_cpu_scratch_alloc(scratch_bytes);                                     \
+    if (!mean) return MT_ERR_MEMORY;                                                        \
+    double *var = mean + c;                                                                 \
+    T *scale = (T *)(var + c), *shift = scale + c;                                          \
+    memset(mean, 0, 2 * (size_t)c * sizeof(double));                                        \
     if (training) {                                                                         \
         for (int64_t i = 0; i < n; i++)                                                     \
             for (int64_t ch = 0; ch < c; ch++) mean[ch] += x[i * c + ch];                   \
@@ -86,18 +92,22 @@ static void bn_forward_rows_##SUFFIX(int64_t n, int64_t c, const T *x, const T *
     _Pragma("omp parallel for if (n * c > MT_CPU_PARALLEL_GRAIN)")                          \
     for (int64_t i = 0; i < n; i++)                                                         \
         for (int64_t ch = 0; ch < c; ch++) y[i * c + ch] = x[i * c + ch] * scale[ch] + shift[ch]; \
-    free(mean); free(var); free(scale); free(shift);                                        \
+    mt_cpu_scratch_free(mean, scratch_bytes);                                               \
+    return MT_OK;                                                                           \
 }
 
+/* Scratch: the per-channel sums of dy and dy * xhat, in double. */
 #define DEFINE_BN_BACKWARD(T, SUFFIX)                                                       \
-static void bn_backward_##SUFFIX(int64_t n, int64_t c, int64_t l, const T *x, const T *dy,  \
-                                 const T *w, const T *smean, const T *sinvstd, bool training, \
-                                 T *dx, T *dw, T *db)                                       \
+static mt_status bn_backward_##SUFFIX(int64_t n, int64_t c, int64_t l, const T *x, const T *dy, \
+                                      const T *w, const T *smean, const T *sinvstd,         \
+                                      bool training, T *dx, T *dw, T *db)                   \
 {                                                                                           \
     double m = (double)(n * l);                                                             \
-    double *sum_dy = calloc((size_t)c, sizeof(double));                                     \
-    double *sum_dy_xhat = calloc((size_t)c, sizeof(double));                                \
-    if (!sum_dy || !sum_dy_xhat) { free(sum_dy); free(sum_dy_xhat); return; }               \
+    size_t scratch_bytes = 2 * (size_t)c * sizeof(double);                                  \
+    double *sum_dy = mt_cpu_scratch_alloc(scratch_bytes);                                   \
+    if (!sum_dy) return MT_ERR_MEMORY;                                                      \
+    double *sum_dy_xhat = sum_dy + c;                                                       \
+    memset(sum_dy, 0, scratch_bytes);                                                       \
     if (l == 1) {   /* rows: channels are the fast axis */                                  \
         for (int64_t i = 0; i < n; i++)                                                     \
             for (int64_t ch = 0; ch < c; ch++) {                                            \
@@ -136,8 +146,8 @@ static void bn_backward_##SUFFIX(int64_t n, int64_t c, int64_t l, const T *x, co
                 }                                                                           \
             }                                                                               \
     }                                                                                       \
-    free(sum_dy);                                                                           \
-    free(sum_dy_xhat);                                                                      \
+    mt_cpu_scratch_free(sum_dy, scratch_bytes);                                             \
+    return MT_OK;                                                                           \
 }
 
 DEFINE_BN_FORWARD(float, f32)
@@ -147,24 +157,28 @@ DEFINE_BN_FORWARD_ROWS(double, f64)
 DEFINE_BN_BACKWARD(float, f32)
 DEFINE_BN_BACKWARD(double, f64)
 
-void mt_cpu_batch_norm_forward(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x,
-                               const void *weight, const void *bias, void *running_mean, void *running_var,
-                               bool training, double momentum, double eps,
-                               void *y, void *save_mean, void *save_invstd)
+mt_status mt_cpu_batch_norm_forward(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x,
+                                    const void *weight, const void *bias, void *running_mean, void *running_var,
+                                    bool training, double momentum, double eps,
+                                    void *y, void *save_mean, void *save_invstd)
 {
     if (dtype == MT_F32) {
-        if (l == 1) bn_forward_rows_f32(n, c, x, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean, save_invstd);
-        else bn_forward_f32(n, c, l, x, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean, save_invstd);
+        if (l == 1) return bn_forward_rows_f32(n, c, x, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean, save_invstd);
+        bn_forward_f32(n, c, l, x, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean, save_invstd);
     } else if (dtype == MT_F64) {
-        if (l == 1) bn_forward_rows_f64(n, c, x, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean, save_invstd);
-        else bn_forward_f64(n, c, l, x, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean, save_invstd);
+        if (l == 1) return bn_forward_rows_f64(n, c, x, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean, save_invstd);
+        bn_forward_f64(n, c, l, x, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean, save_invstd);
+    } else {
+        return MT_ERR_UNSUPPORTED;
     }
+    return MT_OK;
 }
 
-void mt_cpu_batch_norm_backward(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x, const void *dy,
-                                const void *weight, const void *save_mean, const void *save_invstd,
-                                bool training, void *dx, void *dweight, void *dbias)
+mt_status mt_cpu_batch_norm_backward(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x, const void *dy,
+                                     const void *weight, const void *save_mean, const void *save_invstd,
+                                     bool training, void *dx, void *dweight, void *dbias)
 {
-    if (dtype == MT_F32) bn_backward_f32(n, c, l, x, dy, weight, save_mean, save_invstd, training, dx, dweight, dbias);
-    else if (dtype == MT_F64) bn_backward_f64(n, c, l, x, dy, weight, save_mean, save_invstd, training, dx, dweight, dbias);
+    if (dtype == MT_F32) return bn_backward_f32(n, c, l, x, dy, weight, save_mean, save_invstd, training, dx, dweight, dbias);
+    if (dtype == MT_F64) return bn_backward_f64(n, c, l, x, dy, weight, save_mean, save_invstd, training, dx, dweight, dbias);
+    return MT_ERR_UNSUPPORTED;
 }

@@ -56,18 +56,22 @@ DEFINE_SGD(double, f64)
 DEFINE_ADAM(float, f32)
 DEFINE_ADAM(double, f64)
 
-void mt_cpu_sgd_step(mt_dtype dtype, int64_t n, void *param, const void *grad, void *momentum_buf,
-                     double lr, double momentum, double dampening, double weight_decay,
-                     bool nesterov, bool first_step)
+mt_status mt_cpu_sgd_step(mt_dtype dtype, int64_t n, void *param, const void *grad, void *momentum_buf,
+                          double lr, double momentum, double dampening, double weight_decay,
+                          bool nesterov, bool first_step)
 {
     if (dtype == MT_F32) sgd_f32(n, param, grad, momentum_buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
     else if (dtype == MT_F64) sgd_f64(n, param, grad, momentum_buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
+    else return MT_ERR_UNSUPPORTED;
+    return MT_OK;
 }
 
-void mt_cpu_adam_step(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
-                      void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
-                      double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step)
+mt_status mt_cpu_adam_step(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
+                           void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
+                           double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step)
 {
     if (dtype == MT_F32) adam_f32(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, step);
     else if (dtype == MT_F64) adam_f64(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, step);
+    else return MT_ERR_UNSUPPORTED;
+    return MT_OK;
 }

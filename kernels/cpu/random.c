@@ -49,7 +49,7 @@ static void philox_blocks(uint64_t b0, int64_t nb, uint64_t seed, uint32_t *w0, 
 /* Runs BODY for each element with its two words w0, w1, a chunk of blocks at a time. */
 #define RANDOM_CHUNK 256
 #define FOR_EACH_PAIR(BODY)                                                               \
-    if (n <= 0) return;                                                                   \
+    if (n <= 0) return MT_OK;                                                             \
     const uint64_t first_block = offset >> 1;                                             \
     const uint64_t blocks = ((offset + (uint64_t)n - 1) >> 1) - first_block + 1;          \
     const int64_t chunks = (int64_t)((blocks + RANDOM_CHUNK - 1) / RANDOM_CHUNK);         \
@@ -104,15 +104,17 @@ static void philox_blocks(uint64_t b0, int64_t nb, uint64_t seed, uint32_t *w0, 
         FOR_EACH_PAIR(o[i] = (T)floor(p0 + (p1 - p0) * u01_f64(w0)));                     \
     } while (0)
 
-void mt_cpu_random(mt_random_kind kind, mt_dtype dtype, int64_t n, uint64_t seed, uint64_t offset,
-                   double p0, double p1, void *out)
+mt_status mt_cpu_random(mt_random_kind kind, mt_dtype dtype, int64_t n, uint64_t seed, uint64_t offset,
+                        double p0, double p1, void *out)
 {
+    if ((unsigned)kind > MT_RANDOM_BERNOULLI) return MT_ERR_ARGUMENT;
     switch (dtype) {
     case MT_F32: RANDOM_LOOP(float, u01_f32); break;
     case MT_F64: RANDOM_LOOP(double, u01_f64); break;
     case MT_I32: RANDOM_INT_LOOP(int32_t); break;
     case MT_I64: RANDOM_INT_LOOP(int64_t); break;
     case MT_U8: case MT_BOOL: RANDOM_INT_LOOP(uint8_t); break;
-    default: break;
+    default: return MT_ERR_UNSUPPORTED;
     }
+    return MT_OK;
 }

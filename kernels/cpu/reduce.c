@@ -7,7 +7,6 @@
 #include "kernels/cpu/cpu_kernels.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 #include "kernels/cpu/simd_math.h"
 
@@ -74,13 +73,15 @@ DEFINE_REDUCE(uint8_t, u8)
 
 /* Sums over the middle axis when inner > 1: walk each [n, inner] slab row by
    row, adding whole contiguous rows into a double accumulator (the column-
-   wise walk of the generic loop would stride through memory). */
+   wise walk of the generic loop would stride through memory). The
+   accumulator is scratch memory; without it the sum fails (MT_ERR_MEMORY). */
 #define DEFINE_SUM_ROWS(T, SUFFIX)                                                        \
-static bool sum_rows_##SUFFIX(bool mean, int64_t outer, int64_t n, int64_t inner,          \
-                              const T *x, T *out)                                         \
+static mt_status sum_rows_##SUFFIX(bool mean, int64_t outer, int64_t n, int64_t inner,     \
+                                   const T *x, T *out)                                    \
 {                                                                                         \
-    double *acc = malloc((size_t)inner * sizeof *acc);                                    \
-    if (!acc) return false;                                                               \
+    size_t acc_bytes = (size_t)inner * sizeof(double);                                    \
+    double *acc = mt_cpu_scratch_alloc(acc_bytes);                                        \
+    if (!acc) return MT_ERR_MEMORY;                                                       \
     for (int64_t o = 0; o < outer; o++) {                                                 \
         for (int64_t i = 0; i < inner; i++) acc[i] = 0;                                   \
         for (int64_t j = 0; j < n; j++) {                                                 \
@@ -91,20 +92,23 @@ static bool sum_rows_##SUFFIX(bool mean, int64_t outer, int64_t n, int64_t inner
         for (int64_t i = 0; i < inner; i++)                                               \
             out[o * inner + i] = (T)(mean ? acc[i] / (double)n : acc[i]);                 \
     }                                                                                     \
-    free(acc);                                                                            \
-    return true;                                                                          \
+    mt_cpu_scratch_free(acc, acc_bytes);                                                  \
+    return MT_OK;                                                                         \
 }
 
 DEFINE_SUM_ROWS(float, f32)
 DEFINE_SUM_ROWS(double, f64)
 
-void mt_cpu_reduce(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                   const void *x, void *out, double param)
+mt_status mt_cpu_reduce(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
+                        const void *x, void *out, double param)
 {
+    if ((unsigned)kind >= MT_REDUCE_KIND_COUNT) return MT_ERR_ARGUMENT;
+    bool is_float = dtype == MT_F32 || dtype == MT_F64;
+    if (!is_float && (kind == MT_REDUCE_VAR || kind == MT_REDUCE_LOGSUMEXP)) return MT_ERR_UNSUPPORTED;
     if ((kind == MT_REDUCE_SUM || kind == MT_REDUCE_MEAN) && inner >= 16 && outer < 4) {
         bool mean = kind == MT_REDUCE_MEAN;
-        if (dtype == MT_F32 && sum_rows_f32(mean, outer, n, inner, x, out)) return;
-        if (dtype == MT_F64 && sum_rows_f64(mean, outer, n, inner, x, out)) return;
+        if (dtype == MT_F32) return sum_rows_f32(mean, outer, n, inner, x, out);
+        if (dtype == MT_F64) return sum_rows_f64(mean, outer, n, inner, x, out);
     }
     switch (dtype) {
     case MT_F32: reduce_f32(kind, outer, n, inner, x, out, param); break;
@@ -112,8 +116,9 @@ void mt_cpu_reduce(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n
     case MT_I32: reduce_i32(kind, outer, n, inner, x, out, param); break;
     case MT_I64: reduce_i64(kind, outer, n, inner, x, out, param); break;
     case MT_U8: case MT_BOOL: reduce_u8(kind, outer, n, inner, x, out, param); break;
-    default: break;
+    default: return MT_ERR_UNSUPPORTED;
     }
+    return MT_OK;
 }
 
 /*
@@ -237,25 +242,29 @@ static void softmax_backward_rows_##SUFFIX(bool log_, int64_t rows, int64_t n, c
 DEFINE_SOFTMAX_ROWS(float, f32, expf)
 DEFINE_SOFTMAX_ROWS(double, f64, exp)
 
-void mt_cpu_softmax(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, const void *x, void *y)
+mt_status mt_cpu_softmax(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, const void *x, void *y)
 {
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
     if (inner == 1) {
         if (dtype == MT_F32) softmax_rows_f32(log, outer, n, x, y);
-        else if (dtype == MT_F64) softmax_rows_f64(log, outer, n, x, y);
-        return;
+        else softmax_rows_f64(log, outer, n, x, y);
+    } else {
+        if (dtype == MT_F32) softmax_f32(log, outer, n, inner, x, y);
+        else softmax_f64(log, outer, n, inner, x, y);
     }
-    if (dtype == MT_F32) softmax_f32(log, outer, n, inner, x, y);
-    else if (dtype == MT_F64) softmax_f64(log, outer, n, inner, x, y);
+    return MT_OK;
 }
 
-void mt_cpu_softmax_backward(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                             const void *y, const void *dy, void *dx)
+mt_status mt_cpu_softmax_backward(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
+                                  const void *y, const void *dy, void *dx)
 {
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
     if (inner == 1) {
         if (dtype == MT_F32) softmax_backward_rows_f32(log, outer, n, y, dy, dx);
-        else if (dtype == MT_F64) softmax_backward_rows_f64(log, outer, n, y, dy, dx);
-        return;
+        else softmax_backward_rows_f64(log, outer, n, y, dy, dx);
+    } else {
+        if (dtype == MT_F32) softmax_backward_f32(log, outer, n, inner, y, dy, dx);
+        else softmax_backward_f64(log, outer, n, inner, y, dy, dx);
     }
-    if (dtype == MT_F32) softmax_backward_f32(log, outer, n, inner, y, dy, dx);
-    else if (dtype == MT_F64) softmax_backward_f64(log, outer, n, inner, y, dy, dx);
+    return MT_OK;
 }

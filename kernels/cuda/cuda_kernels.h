@@ -7,8 +7,12 @@
  * this header (host/cuda_backend.c, host/cuda_emu_backend.c).
  *
  * A wrapper launches on the calling thread's current stream, checks the launch
- * (cudaGetLastError) and records failures through mt_device_record_error, so
- * that the engine reports them.
+ * (mt_cuda_launch_status in cuda_launch.h: cudaGetLastError) and returns an
+ * mt_status: MT_OK; MT_ERR_UNSUPPORTED for a dtype or kind it has no kernel
+ * for; MT_ERR_ARGUMENT for sizes it cannot launch; MT_ERR_MEMORY when its
+ * scratch memory could not be had; MT_ERR_DEVICE when a launch or CUDA call
+ * failed, which it has also recorded through mt_device_record_error (the
+ * CUDA error's name, which the engine puts into the op's message).
  */
 #ifndef MT_CUDA_FN
 #error "define MT_CUDA_FN(name) (or include kernels/cuda/cuda_compat.h) before kernels/cuda/cuda_kernels.h"
@@ -41,55 +45,13 @@ void *MT_CUDA_FN(current_stream_handle)(void);
 void *MT_CUDA_FN(scratch_alloc)(size_t nbytes);
 void MT_CUDA_FN(scratch_free)(void *ptr, size_t nbytes);
 
-/* elementwise.cu */
-void MT_CUDA_FN(copy)(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype, const void *src);
-void MT_CUDA_FN(fill)(mt_dtype dtype, int64_t n, void *dst, double value);
-void MT_CUDA_FN(arange)(mt_dtype dtype, int64_t n, double start, double step, void *dst);
-void MT_CUDA_FN(unary)(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, void *y, const double *params);
-void MT_CUDA_FN(unary_backward)(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, const void *y,
-                                const void *dy, void *dx, const double *params);
-void MT_CUDA_FN(binary)(mt_binary_kind kind, mt_dtype dtype, const mt_loop *loop, void *out, const void *a, const void *b);
-void MT_CUDA_FN(where)(mt_dtype dtype, const mt_loop *loop, void *out, const void *cond, const void *a, const void *b);
-
-/* random.cu */
-void MT_CUDA_FN(random)(mt_random_kind kind, mt_dtype dtype, int64_t n, uint64_t seed, uint64_t offset,
-                        double p0, double p1, void *out);
-
-/* reduce.cu */
-void MT_CUDA_FN(reduce)(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                        const void *x, void *out, double param);
-void MT_CUDA_FN(softmax)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner, const void *x, void *y);
-void MT_CUDA_FN(softmax_backward)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                                  const void *y, const void *dy, void *dx);
-
-/* norm.cu */
-void MT_CUDA_FN(batch_norm_forward)(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x,
-                                    const void *weight, const void *bias, void *running_mean, void *running_var,
-                                    bool training, double momentum, double eps,
-                                    void *y, void *save_mean, void *save_invstd);
-void MT_CUDA_FN(batch_norm_backward)(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x, const void *dy,
-                                     const void *weight, const void *save_mean, const void *save_invstd,
-                                     bool training, void *dx, void *dweight, void *dbias);
-
-/* loss.cu */
-void MT_CUDA_FN(nll_forward)(mt_dtype dtype, int64_t n, int64_t c, const void *logp, const int64_t *target,
-                             const void *weight, int64_t ignore_index, void *out);
-void MT_CUDA_FN(nll_backward)(mt_dtype dtype, int64_t n, int64_t c, const int64_t *target, const void *weight,
-                              int64_t ignore_index, const void *dout, void *dlogp);
-
-/* optim.cu */
-void MT_CUDA_FN(sgd_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *momentum_buf,
-                          double lr, double momentum, double dampening, double weight_decay,
-                          bool nesterov, bool first_step);
-void MT_CUDA_FN(adam_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
-                           void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
-                           double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step);
-
-/* index.cu */
-void MT_CUDA_FN(gather)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
-                        int64_t x_dim_stride, int64_t dim_size);
-void MT_CUDA_FN(scatter_add)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
-                             int64_t out_dim_stride, int64_t dim_size, bool deterministic);
+/* mt_status MT_CUDA_FN(<name>)(<params>) for every kernel entry of
+   kernels/kernel_entries.h. A .cu file defines those of its family; the
+   backend tables point only at those defined (cmake/cuda.cmake lists them),
+   so a declaration here without a definition is a missing entry, not a link
+   error. */
+#define MT_KERNEL_ENTRY(name, family, params) MT_MUST_CHECK mt_status MT_CUDA_FN(name) params;
+#include "kernels/kernel_entries.h"
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,9 @@
  * casts, fills, arange, unary maths and its derivatives, broadcasting binary
  * maths, where. Each computes what kernels/cpu/elementwise.c computes, with the
  * same formulas in the same precision and order of operations (expf, erff,
- * tanhf for f32; exp, erf, tanh for f64; never the fast-math __expf family),
- * so that under the SIMT emulator the results match the CPU's to rounding.
+ * tanhf for f32; exp, erf, tanh for f64; never the fast-math __expf family;
+ * the activations' formulas are kernels/scalar_math.h's, shared with the
+ * CPU), so that under the SIMT emulator the results match the CPU's to rounding.
  *
  * How threads map to elements, for every kernel of this file: a 1-d grid of
  * EW_THREADS-thread blocks, thread t = blockIdx.x * blockDim.x + threadIdx.x of
@@ -21,8 +22,8 @@
  *     (float4, double2, int4; uint4 for plain moves) of the first nvec = n / W
  *     vectors of W elements, then the scalar tail: elements nvec W + t, ...
  *   - strided: the wrapper first simplifies the mt_loop (size-1 dims dropped,
- *     neighbouring dims that every operand walks as one run merged, as
- *     engine/checks.c does), then each thread decomposes its linear index i
+ *     neighbouring dims that every operand walks as one run merged: the
+ *     mt_loop_merge of kernels/loop.h that engine/checks.c uses), then each thread decomposes its linear index i
  *     into coordinates over the loop's shape (the last dim fastest, i.e.
  *     row-major) and dots them with every operand's strides. The division by a
  *     dim's size is a 32-bit multiply-high by a magic number prepared on the
@@ -31,11 +32,14 @@
  *     value as a kernel argument (ew_index, about 400 bytes).
  *
  * Every wrapper launches on MT_STREAM() (the calling thread's current
- * stream), checks the launch with cudaGetLastError() and reports a failure
- * with mt_device_record_error.
+ * stream) and returns the launch's status (mt_cuda_launch_status,
+ * kernels/cuda/cuda_launch.h); a dtype it has no kernel for is
+ * MT_ERR_UNSUPPORTED.
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
+#include "kernels/scalar_math.h"
 
 #include <string.h>
 
@@ -52,19 +56,7 @@
 /* ================================================================ host helpers */
 
 /* Blocks for `units` work items (elements or vectors), one per thread, capped. */
-static int ew_grid(int64_t units)
-{
-    int64_t blocks = (units + EW_THREADS - 1) / EW_THREADS;
-    if (blocks > EW_MAX_BLOCKS) blocks = EW_MAX_BLOCKS;
-    return blocks < 1 ? 1 : (int)blocks;
-}
-
-/* Reports a failed launch (the engine fails its next operation with it). */
-static void ew_check(const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) mt_device_record_error(what, (int)e, cudaGetErrorName(e));
-}
+static unsigned ew_grid(int64_t units) { return mt_cuda_grid_1d(units, EW_THREADS, EW_MAX_BLOCKS); }
 
 static int ew_aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
@@ -77,36 +69,19 @@ typedef struct ew_index {
     int fast;                      /* numel < 2^31: the 32-bit divisions apply */
 } ew_index;
 
-/* Simplifies loop for its first nops operands into ix; returns the element count. */
+/* Simplifies loop for its first nops operands into ix (mt_loop_merge);
+   returns the element count. */
 static int64_t ew_index_build(ew_index *ix, const mt_loop *loop, int nops)
 {
     memset(ix, 0, sizeof *ix);
     mt_loop *l = &ix->loop;
-    int64_t n = 1;
-    int m = 0;
+    l->ndim = loop->ndim;
     for (int d = 0; d < loop->ndim; d++) {
-        int64_t size = loop->shape[d];
-        n *= size;
-        if (size == 1) continue;
-        if (m > 0) {   /* dims m-1 and d merge when every operand steps over m-1 as a run of d */
-            int merge = 1;
-            for (int k = 0; k < nops; k++)
-                if (l->stride[k][m - 1] != loop->stride[k][d] * size) { merge = 0; break; }
-            if (merge) {
-                l->shape[m - 1] *= size;
-                for (int k = 0; k < nops; k++) l->stride[k][m - 1] = loop->stride[k][d];
-                continue;
-            }
-        }
-        l->shape[m] = size;
-        for (int k = 0; k < nops; k++) l->stride[k][m] = loop->stride[k][d];
-        m++;
+        l->shape[d] = loop->shape[d];
+        for (int k = 0; k < nops; k++) l->stride[k][d] = loop->stride[k][d];
     }
-    if (m == 0) {   /* a single element (or a 0-d loop) */
-        m = 1;
-        l->shape[0] = 1;
-    }
-    l->ndim = m;
+    int64_t n = mt_loop_merge(l, nops);
+    int m = l->ndim;
     ix->fast = n <= (int64_t)INT32_MAX;
     if (ix->fast && n > 0) {
         for (int d = 0; d < m; d++) {
@@ -282,13 +257,14 @@ static __global__ void k_convert(ew_index ix, int64_t n, mt_dtype dst_dtype, voi
     }
 }
 
-extern "C" void MT_CUDA_FN(copy)(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype,
-                                 const void *src)
+extern "C" mt_status MT_CUDA_FN(copy)(const mt_loop *loop, mt_dtype dst_dtype, void *dst, mt_dtype src_dtype,
+                                      const void *src)
 {
+    size_t size = mt_dtype_size(dst_dtype);
+    if (size == 0 || mt_dtype_size(src_dtype) == 0) return MT_ERR_UNSUPPORTED;
     ew_index ix;
     int64_t n = ew_index_build(&ix, loop, 2);
-    size_t size = mt_dtype_size(dst_dtype);
-    if (n <= 0 || size == 0 || mt_dtype_size(src_dtype) == 0) return;
+    if (n <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     int move = dst_dtype == src_dtype || (dst_dtype == MT_U8 && src_dtype == MT_BOOL);
     if (!move) {
@@ -304,7 +280,7 @@ extern "C" void MT_CUDA_FN(copy)(const mt_loop *loop, mt_dtype dst_dtype, void *
     } else {
         MT_LAUNCH(k_move_b8, ew_grid(n), EW_THREADS, 0, stream, ix, n, (uint64_t *)dst, (const uint64_t *)src);
     }
-    ew_check("cuda copy kernel");
+    return mt_cuda_launch_status("cuda copy kernel");
 }
 
 /* ================================================================ fill and arange */
@@ -324,10 +300,11 @@ static __global__ void k_fill(int64_t n, int size, int64_t nvec, uint4 pattern, 
     }
 }
 
-extern "C" void MT_CUDA_FN(fill)(mt_dtype dtype, int64_t n, void *dst, double value)
+extern "C" mt_status MT_CUDA_FN(fill)(mt_dtype dtype, int64_t n, void *dst, double value)
 {
     size_t size = mt_dtype_size(dtype);
-    if (n <= 0 || size == 0) return;
+    if (size == 0) return MT_ERR_UNSUPPORTED;
+    if (n <= 0) return MT_OK;
     /* the element's bits, converted on the host exactly as the CPU does */
     unsigned char bytes[16];
     switch (dtype) {
@@ -344,7 +321,7 @@ extern "C" void MT_CUDA_FN(fill)(mt_dtype dtype, int64_t n, void *dst, double va
     int64_t nvec = ew_aligned16(dst) ? n / per : 0;
     cudaStream_t stream = MT_STREAM();
     MT_LAUNCH(k_fill, ew_grid(nvec > 0 ? nvec : n), EW_THREADS, 0, stream, n, (int)size, nvec, pattern, dst);
-    ew_check("cuda fill kernel");
+    return mt_cuda_launch_status("cuda fill kernel");
 }
 
 /* dst[i] = (dtype)(start + i * step) for i < n, in double as on the CPU: the
@@ -365,19 +342,16 @@ static __global__ void k_arange(mt_dtype dtype, int64_t n, double start, double 
     }
 }
 
-extern "C" void MT_CUDA_FN(arange)(mt_dtype dtype, int64_t n, double start, double step, void *dst)
+extern "C" mt_status MT_CUDA_FN(arange)(mt_dtype dtype, int64_t n, double start, double step, void *dst)
 {
-    if (n <= 0 || mt_dtype_size(dtype) == 0) return;
+    if (mt_dtype_size(dtype) == 0) return MT_ERR_UNSUPPORTED;
+    if (n <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     MT_LAUNCH(k_arange, ew_grid(n), EW_THREADS, 0, stream, dtype, n, start, step, dst);
-    ew_check("cuda arange kernel");
+    return mt_cuda_launch_status("cuda arange kernel");
 }
 
 /* ================================================================ unary maths */
-#define EW_SQRT_2_OVER_PI 0.7978845608028654
-#define EW_INV_SQRT_2     0.7071067811865476
-#define EW_INV_SQRT_2PI   0.3989422804014327
-#define EW_GELU_C         0.044715
 
 /* One kind of a unary kernel: y[i] = EXPR of v = x[i]. Vectors j < nvec first
    (W elements each through one 16-byte load and store), then the scalar tail. */
@@ -397,15 +371,16 @@ extern "C" void MT_CUDA_FN(arange)(mt_dtype dtype, int64_t n, double start, doub
         break
 
 /* y = f(x) elementwise over contiguous x, y of n elements, f the unary kind
-   with parameters p0, p1 (see mt_unary_kind), in the precision of T. The kind
-   is the same for every thread: the switch picks one grid-stride loop. */
-#define EW_DEFINE_UNARY(SUF, EXP, LOG, SQRT, FABS, POW, TANH, ERF, LOG1P)                    \
+   with parameters p0, p1 (see mt_unary_kind), in the precision of T (the
+   activations: kernels/scalar_math.h). The kind is the same for every
+   thread: the switch picks one grid-stride loop. */
+#define EW_DEFINE_UNARY(SUF, EXP, LOG, SQRT, FABS, POW, TANH)                                \
     static __global__ void k_unary_##SUF(mt_unary_kind kind, int64_t n, int64_t nvec,        \
                                          const EW_T_##SUF *x, EW_T_##SUF *y, double p0d,     \
                                          double p1d)                                         \
     {                                                                                        \
         typedef EW_T_##SUF T;                                                                \
-        const T p0 = (T)p0d, p1 = (T)p1d, one = 1, half = (T)0.5;                            \
+        const T p0 = (T)p0d, p1 = (T)p1d;                                                    \
         const int64_t tid = EW_TID, nthreads = EW_NTHREADS;                                  \
         switch (kind) {                                                                      \
         EW_UNARY_CASE(SUF, MT_UNARY_NEG, -v);                                                \
@@ -417,44 +392,21 @@ extern "C" void MT_CUDA_FN(arange)(mt_dtype dtype, int64_t n, double start, doub
         EW_UNARY_CASE(SUF, MT_UNARY_POW_SCALAR, POW(v, p0));                                 \
         EW_UNARY_CASE(SUF, MT_UNARY_CLAMP,                                                   \
                       v != v ? v : (p0 == p0 && v < p0) ? p0 : (p1 == p1 && v > p1) ? p1 : v); \
-        EW_UNARY_CASE(SUF, MT_UNARY_SIGMOID, one / (one + EXP(-v)));                         \
+        EW_UNARY_CASE(SUF, MT_UNARY_SIGMOID, mt_sigmoid_##SUF(v));                           \
         EW_UNARY_CASE(SUF, MT_UNARY_TANH, TANH(v));                                          \
         EW_UNARY_CASE(SUF, MT_UNARY_RELU, v > 0 ? v : (T)0);                                 \
         EW_UNARY_CASE(SUF, MT_UNARY_LEAKY_RELU, v > 0 ? v : p0 * v);                         \
-        EW_UNARY_CASE(SUF, MT_UNARY_ELU, v > 0 ? v : p0 * (EXP(v) - one));                   \
-        EW_UNARY_CASE(SUF, MT_UNARY_GELU_ERF, half * v * (one + ERF(v * (T)EW_INV_SQRT_2))); \
-        EW_UNARY_CASE(SUF, MT_UNARY_GELU_TANH,                                               \
-                      half * v * (one + TANH((T)EW_SQRT_2_OVER_PI * (v + (T)EW_GELU_C * v * v * v)))); \
-        EW_UNARY_CASE(SUF, MT_UNARY_SILU, v / (one + EXP(-p0 * v)));                         \
-        EW_UNARY_CASE(SUF, MT_UNARY_SOFTPLUS, p0 * v > p1 ? v : LOG1P(EXP(p0 * v)) / p0);    \
+        EW_UNARY_CASE(SUF, MT_UNARY_ELU, mt_elu_##SUF(v, p0));                               \
+        EW_UNARY_CASE(SUF, MT_UNARY_GELU_ERF, mt_gelu_##SUF(v));                             \
+        EW_UNARY_CASE(SUF, MT_UNARY_GELU_TANH, mt_gelu_tanh_##SUF(v));                       \
+        EW_UNARY_CASE(SUF, MT_UNARY_SILU, mt_silu_##SUF(v, p0));                             \
+        EW_UNARY_CASE(SUF, MT_UNARY_SOFTPLUS, mt_softplus_##SUF(v, p0, p1));                 \
         EW_UNARY_CASE(SUF, MT_UNARY_SCALE, p0 * v + p1);                                     \
         default: break;                                                                      \
         }                                                                                    \
     }
-EW_DEFINE_UNARY(f32, expf, logf, sqrtf, fabsf, powf, tanhf, erff, log1pf)
-EW_DEFINE_UNARY(f64, exp, log, sqrt, fabs, pow, tanh, erf, log1p)
-
-/* Derivatives that take more than one expression (as on the CPU):
-     gelu_tanh'(v) = (1 + t) / 2 + v (1 - t^2) du / 2,  u = c (v + k v^3), t = tanh u, du = c (1 + 3 k v^2);
-     silu'(v)      = s + p0 v s (1 - s),                  s = 1 / (1 + exp(-p0 v)). */
-#define EW_DEFINE_GRAD_HELPERS(SUF, EXP, TANH)                                               \
-    static __device__ __forceinline__ EW_T_##SUF ew_gelu_tanh_grad_##SUF(EW_T_##SUF v)       \
-    {                                                                                        \
-        typedef EW_T_##SUF T;                                                                \
-        const T one = 1, half = (T)0.5;                                                      \
-        T u = (T)EW_SQRT_2_OVER_PI * (v + (T)EW_GELU_C * v * v * v), t = TANH(u);            \
-        T du = (T)EW_SQRT_2_OVER_PI * (one + 3 * (T)EW_GELU_C * v * v);                      \
-        return half * (one + t) + half * v * (one - t * t) * du;                             \
-    }                                                                                        \
-    static __device__ __forceinline__ EW_T_##SUF ew_silu_grad_##SUF(EW_T_##SUF v, EW_T_##SUF p0) \
-    {                                                                                        \
-        typedef EW_T_##SUF T;                                                                \
-        const T one = 1;                                                                     \
-        T s = one / (one + EXP(-p0 * v));                                                    \
-        return s + p0 * v * s * (one - s);                                                   \
-    }
-EW_DEFINE_GRAD_HELPERS(f32, expf, tanhf)
-EW_DEFINE_GRAD_HELPERS(f64, exp, tanh)
+EW_DEFINE_UNARY(f32, expf, logf, sqrtf, fabsf, powf, tanhf)
+EW_DEFINE_UNARY(f64, exp, log, sqrt, fabs, pow, tanh)
 
 /* One kind of a unary backward kernel: dx[i] = dy[i] * EXPR, where EXPR reads
    v = IN[i], IN being x or y = f(x) (whichever makes f' cheaper, as on the
@@ -493,7 +445,7 @@ EW_DEFINE_GRAD_HELPERS(f64, exp, tanh)
    The launch bounds (4 blocks of EW_THREADS per SM, so at most 64 registers)
    keep the f64 kernel, whose pow and erf paths would take 126 registers, at
    half occupancy rather than a quarter; ptxas reports no spills. */
-#define EW_DEFINE_UNARY_BACKWARD(SUF, EXP, POW, ERF)                                         \
+#define EW_DEFINE_UNARY_BACKWARD(SUF, POW)                                                   \
     static __global__ void __launch_bounds__(EW_THREADS, 4)                                  \
     k_unary_backward_##SUF(mt_unary_kind kind, int64_t n, int64_t nvec, const EW_T_##SUF *x, \
                            const EW_T_##SUF *y, const EW_T_##SUF *dy, EW_T_##SUF *dx,        \
@@ -515,18 +467,17 @@ EW_DEFINE_GRAD_HELPERS(f64, exp, tanh)
         EW_DX_CASE(SUF, MT_UNARY_TANH, y, one - v * v);                                      \
         EW_DX_CASE(SUF, MT_UNARY_RELU, x, v > 0 ? one : (T)0);                               \
         EW_DX_CASE(SUF, MT_UNARY_LEAKY_RELU, x, v > 0 ? one : p0);                           \
-        EW_DX_CASE(SUF, MT_UNARY_ELU, x, v > 0 ? one : p0 * EXP(v));                         \
-        EW_DX_CASE(SUF, MT_UNARY_GELU_ERF, x,                                                \
-                   half * (one + ERF(v * (T)EW_INV_SQRT_2)) + v * (T)EW_INV_SQRT_2PI * EXP(-half * v * v)); \
-        EW_DX_CASE(SUF, MT_UNARY_GELU_TANH, x, ew_gelu_tanh_grad_##SUF(v));                  \
-        EW_DX_CASE(SUF, MT_UNARY_SILU, x, ew_silu_grad_##SUF(v, p0));                        \
-        EW_DX_CASE(SUF, MT_UNARY_SOFTPLUS, x, p0 * v > p1 ? one : one / (one + EXP(-p0 * v))); \
+        EW_DX_CASE(SUF, MT_UNARY_ELU, x, mt_elu_grad_##SUF(v, p0));                          \
+        EW_DX_CASE(SUF, MT_UNARY_GELU_ERF, x, mt_gelu_grad_##SUF(v));                        \
+        EW_DX_CASE(SUF, MT_UNARY_GELU_TANH, x, mt_gelu_tanh_grad_##SUF(v));                  \
+        EW_DX_CASE(SUF, MT_UNARY_SILU, x, mt_silu_grad_##SUF(v, p0));                        \
+        EW_DX_CASE(SUF, MT_UNARY_SOFTPLUS, x, mt_softplus_grad_##SUF(v, p0, p1));            \
         EW_DX_CONST_CASE(SUF, MT_UNARY_SCALE, p0);                                           \
         default: break;                                                                      \
         }                                                                                    \
     }
-EW_DEFINE_UNARY_BACKWARD(f32, expf, powf, erff)
-EW_DEFINE_UNARY_BACKWARD(f64, exp, pow, erf)
+EW_DEFINE_UNARY_BACKWARD(f32, powf)
+EW_DEFINE_UNARY_BACKWARD(f64, pow)
 
 /* The vectors of a contiguous array of n elements: n / w when n is large
    enough and every given pointer is 16-byte aligned, else 0 (scalar path). */
@@ -537,10 +488,12 @@ static int64_t ew_vectors(int64_t n, int64_t w, const void *p0, const void *p1, 
     return n / w;
 }
 
-extern "C" void MT_CUDA_FN(unary)(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, void *y,
-                                  const double *params)
+extern "C" mt_status MT_CUDA_FN(unary)(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x, void *y,
+                                       const double *params)
 {
-    if (n <= 0) return;
+    if ((unsigned)kind >= MT_UNARY_KIND_COUNT) return MT_ERR_ARGUMENT;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (n <= 0) return MT_OK;
     double p0 = params ? params[0] : 0, p1 = params ? params[1] : 0;
     cudaStream_t stream = MT_STREAM();
     if (dtype == MT_F32) {
@@ -551,16 +504,16 @@ extern "C" void MT_CUDA_FN(unary)(mt_unary_kind kind, mt_dtype dtype, int64_t n,
         int64_t nvec = ew_vectors(n, EW_W_f64, x, y, NULL, NULL);
         MT_LAUNCH(k_unary_f64, ew_grid(nvec > 0 ? nvec : n), EW_THREADS, 0, stream, kind, n, nvec,
                   (const double *)x, (double *)y, p0, p1);
-    } else {
-        return;
     }
-    ew_check("cuda unary kernel");
+    return mt_cuda_launch_status("cuda unary kernel");
 }
 
-extern "C" void MT_CUDA_FN(unary_backward)(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x,
-                                           const void *y, const void *dy, void *dx, const double *params)
+extern "C" mt_status MT_CUDA_FN(unary_backward)(mt_unary_kind kind, mt_dtype dtype, int64_t n, const void *x,
+                                                const void *y, const void *dy, void *dx, const double *params)
 {
-    if (n <= 0) return;
+    if ((unsigned)kind >= MT_UNARY_KIND_COUNT) return MT_ERR_ARGUMENT;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (n <= 0) return MT_OK;
     double p0 = params ? params[0] : 0, p1 = params ? params[1] : 0;
     cudaStream_t stream = MT_STREAM();
     if (dtype == MT_F32) {
@@ -571,10 +524,8 @@ extern "C" void MT_CUDA_FN(unary_backward)(mt_unary_kind kind, mt_dtype dtype, i
         int64_t nvec = ew_vectors(n, EW_W_f64, x, y, dy, dx);
         MT_LAUNCH(k_unary_backward_f64, ew_grid(nvec > 0 ? nvec : n), EW_THREADS, 0, stream, kind, n, nvec,
                   (const double *)x, (const double *)y, (const double *)dy, (double *)dx, p0, p1);
-    } else {
-        return;
     }
-    ew_check("cuda unary_backward kernel");
+    return mt_cuda_launch_status("cuda unary_backward kernel");
 }
 
 /* ================================================================ binary maths */
@@ -697,12 +648,14 @@ static int64_t ew_binary_vectors(mt_binary_kind kind, const ew_index *ix, int64_
             EW_LAUNCH_BINARY(SUF);                                                           \
     } while (0)
 
-extern "C" void MT_CUDA_FN(binary)(mt_binary_kind kind, mt_dtype dtype, const mt_loop *loop, void *out,
-                                   const void *a, const void *b)
+extern "C" mt_status MT_CUDA_FN(binary)(mt_binary_kind kind, mt_dtype dtype, const mt_loop *loop, void *out,
+                                        const void *a, const void *b)
 {
+    if ((unsigned)kind >= MT_BINARY_KIND_COUNT) return MT_ERR_ARGUMENT;
+    if (mt_dtype_size(dtype) == 0) return MT_ERR_UNSUPPORTED;
     ew_index ix;
     int64_t n = ew_index_build(&ix, loop, 3);
-    if (n <= 0) return;
+    if (n <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     switch (dtype) {
     case MT_F32: EW_LAUNCH_BINARY_OR_VEC(f32); break;
@@ -710,9 +663,9 @@ extern "C" void MT_CUDA_FN(binary)(mt_binary_kind kind, mt_dtype dtype, const mt
     case MT_I32: EW_LAUNCH_BINARY_OR_VEC(i32); break;
     case MT_I64: EW_LAUNCH_BINARY(i64); break;
     case MT_U8: case MT_BOOL: EW_LAUNCH_BINARY(u8); break;
-    default: return;
+    default: return MT_ERR_UNSUPPORTED;
     }
-    ew_check("cuda binary kernel");
+    return mt_cuda_launch_status("cuda binary kernel");
 }
 
 /* ================================================================ where */
@@ -734,15 +687,17 @@ EW_DEFINE_WHERE(uint8_t, b1)
 EW_DEFINE_WHERE(uint32_t, b4)
 EW_DEFINE_WHERE(uint64_t, b8)
 
-extern "C" void MT_CUDA_FN(where)(mt_dtype dtype, const mt_loop *loop, void *out, const void *cond, const void *a,
-                                  const void *b)
+extern "C" mt_status MT_CUDA_FN(where)(mt_dtype dtype, const mt_loop *loop, void *out, const void *cond,
+                                       const void *a, const void *b)
 {
+    size_t size = mt_dtype_size(dtype);
+    if (size != 1 && size != 4 && size != 8) return MT_ERR_UNSUPPORTED;
     ew_index ix;
     int64_t n = ew_index_build(&ix, loop, 4);
-    if (n <= 0) return;
+    if (n <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     const uint8_t *c = (const uint8_t *)cond;
-    switch (mt_dtype_size(dtype)) {
+    switch (size) {
     case 1:
         MT_LAUNCH(k_where_b1, ew_grid(n), EW_THREADS, 0, stream, ix, n, (uint8_t *)out, c, (const uint8_t *)a,
                   (const uint8_t *)b);
@@ -755,7 +710,6 @@ extern "C" void MT_CUDA_FN(where)(mt_dtype dtype, const mt_loop *loop, void *out
         MT_LAUNCH(k_where_b8, ew_grid(n), EW_THREADS, 0, stream, ix, n, (uint64_t *)out, c, (const uint64_t *)a,
                   (const uint64_t *)b);
         break;
-    default: return;
     }
-    ew_check("cuda where kernel");
+    return mt_cuda_launch_status("cuda where kernel");
 }

@@ -31,6 +31,7 @@
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
 
 #define IX_THREADS 256
 #define IX_MAX_BLOCKS 4096
@@ -41,18 +42,7 @@
 #define IX_UNROLL _Pragma("unroll")
 #endif
 
-static unsigned ix_grid(int64_t units)
-{
-    int64_t blocks = (units + IX_THREADS - 1) / IX_THREADS;
-    if (blocks > IX_MAX_BLOCKS) blocks = IX_MAX_BLOCKS;
-    return blocks < 1 ? 1u : (unsigned)blocks;
-}
-
-static void ix_check(const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) mt_device_record_error(what, (int)e, cudaGetErrorName(e));
-}
+static unsigned ix_grid(int64_t units) { return mt_cuda_grid_1d(units, IX_THREADS, IX_MAX_BLOCKS); }
 
 /* off[k] = sum over d < ndim of coord_d(r) * stride[k][d], k < 3, where
    coord(r) is the row-major multi-index of r over the first ndim dims. */
@@ -91,12 +81,12 @@ DEFINE_GATHER_KERNEL(uint8_t, b1)
 DEFINE_GATHER_KERNEL(uint32_t, b4)
 DEFINE_GATHER_KERNEL(unsigned long long, b8)
 
-void MT_CUDA_FN(gather)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
-                        int64_t x_dim_stride, int64_t dim_size)
+mt_status MT_CUDA_FN(gather)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *x,
+                             int64_t x_dim_stride, int64_t dim_size)
 {
     int64_t total = 1;
     for (int d = 0; d < loop->ndim; d++) total *= loop->shape[d];
-    if (loop->ndim < 1 || total <= 0) return;
+    if (loop->ndim < 1 || total <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     unsigned grid = ix_grid(total);
     switch (mt_dtype_size(dtype)) {
@@ -112,9 +102,9 @@ void MT_CUDA_FN(gather)(mt_dtype dtype, const mt_loop *loop, void *out, const in
         MT_LAUNCH(gather_b8, grid, IX_THREADS, 0, stream, *loop, total, (unsigned long long *)out, index,
                   (const unsigned long long *)x, x_dim_stride, dim_size);
         break;
-    default: return;
+    default: return MT_ERR_UNSUPPORTED;
     }
-    ix_check("gather");
+    return mt_cuda_launch_status("cuda gather kernel");
 }
 
 /* ================================================================ scatter-add */
@@ -181,20 +171,20 @@ DEFINE_SCATTER_KERNELS(long long, i64)
                       (T *)out, index, (const T *)src, out_dim_stride, dim_size);                         \
     } while (0)
 
-void MT_CUDA_FN(scatter_add)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
-                             int64_t out_dim_stride, int64_t dim_size, bool deterministic)
+mt_status MT_CUDA_FN(scatter_add)(mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
+                                  int64_t out_dim_stride, int64_t dim_size, bool deterministic)
 {
-    if (loop->ndim < 1) return;
+    if (loop->ndim < 1) return MT_OK;
     int64_t n = loop->shape[loop->ndim - 1], columns = 1;
     for (int d = 0; d < loop->ndim - 1; d++) columns *= loop->shape[d];
-    if (n <= 0 || columns <= 0) return;
+    if (n <= 0 || columns <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     switch (dtype) {
     case MT_F32: IX_LAUNCH_SCATTER(f32, float); break;
     case MT_F64: IX_LAUNCH_SCATTER(f64, double); break;
     case MT_I32: IX_LAUNCH_SCATTER(i32, int); break;
     case MT_I64: IX_LAUNCH_SCATTER(i64, long long); break;
-    default: return;
+    default: return MT_ERR_UNSUPPORTED;
     }
-    ix_check(deterministic ? "scatter_add (ordered)" : "scatter_add");
+    return mt_cuda_launch_status(deterministic ? "cuda scatter_add kernel (ordered)" : "cuda scatter_add kernel");
 }

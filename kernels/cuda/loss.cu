@@ -10,16 +10,13 @@
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
 
 #define NLL_THREADS 256
 #define NLL_MAX_BLOCKS 4096   /* grid-stride beyond this */
 
 /* Blocks for a grid-stride loop over total items. */
-static unsigned nll_grid(int64_t total)
-{
-    int64_t blocks = (total + NLL_THREADS - 1) / NLL_THREADS;
-    return (unsigned)(blocks < NLL_MAX_BLOCKS ? blocks : NLL_MAX_BLOCKS);
-}
+static unsigned nll_grid(int64_t total) { return mt_cuda_grid_1d(total, NLL_THREADS, NLL_MAX_BLOCKS); }
 
 /*
  * nll_forward_<T>: one thread per row i (grid-stride loop over the rows):
@@ -58,16 +55,11 @@ nll_backward_##SUFFIX(int64_t n, int64_t c, const int64_t *target, const T *weig
 DEFINE_NLL_KERNELS(float, f32)
 DEFINE_NLL_KERNELS(double, f64)
 
-static void nll_check(const char *what)
+mt_status MT_CUDA_FN(nll_forward)(mt_dtype dtype, int64_t n, int64_t c, const void *logp, const int64_t *target,
+                                  const void *weight, int64_t ignore_index, void *out)
 {
-    cudaError_t code = cudaGetLastError();
-    if (code != cudaSuccess) mt_device_record_error(what, (int)code, cudaGetErrorName(code));
-}
-
-void MT_CUDA_FN(nll_forward)(mt_dtype dtype, int64_t n, int64_t c, const void *logp, const int64_t *target,
-                             const void *weight, int64_t ignore_index, void *out)
-{
-    if (n <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (n <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     unsigned grid = nll_grid(n);
     if (dtype == MT_F32)
@@ -76,13 +68,14 @@ void MT_CUDA_FN(nll_forward)(mt_dtype dtype, int64_t n, int64_t c, const void *l
     else
         MT_LAUNCH(nll_forward_f64, grid, NLL_THREADS, 0, stream, n, c, (const double *)logp, target,
                   (const double *)weight, ignore_index, (double *)out);
-    nll_check("nll_forward");
+    return mt_cuda_launch_status("cuda nll_forward kernel");
 }
 
-void MT_CUDA_FN(nll_backward)(mt_dtype dtype, int64_t n, int64_t c, const int64_t *target, const void *weight,
-                              int64_t ignore_index, const void *dout, void *dlogp)
+mt_status MT_CUDA_FN(nll_backward)(mt_dtype dtype, int64_t n, int64_t c, const int64_t *target, const void *weight,
+                                   int64_t ignore_index, const void *dout, void *dlogp)
 {
-    if (n <= 0 || c <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (n <= 0 || c <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     int64_t total = n * c;
     unsigned grid = nll_grid(total);
@@ -93,5 +86,5 @@ void MT_CUDA_FN(nll_backward)(mt_dtype dtype, int64_t n, int64_t c, const int64_
     else
         MT_LAUNCH(nll_backward_f64, grid, NLL_THREADS, 0, stream, n, c, target, (const double *)weight, ignore_index,
                   (const double *)dout, (double *)dlogp, small);
-    nll_check("nll_backward");
+    return mt_cuda_launch_status("cuda nll_backward kernel");
 }

@@ -39,6 +39,7 @@
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
 
 #define BN_THREADS 256      /* the most threads per block, both mappings (a power of 2) */
 #define FULL_MASK 0xFFFFFFFFu
@@ -318,18 +319,13 @@ static unsigned bn_channel_threads(int64_t m)
     return t;
 }
 
-static void bn_check(const char *what)
+mt_status MT_CUDA_FN(batch_norm_forward)(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x,
+                                         const void *weight, const void *bias, void *running_mean,
+                                         void *running_var, bool training, double momentum, double eps,
+                                         void *y, void *save_mean, void *save_invstd)
 {
-    cudaError_t code = cudaGetLastError();
-    if (code != cudaSuccess) mt_device_record_error(what, (int)code, cudaGetErrorName(code));
-}
-
-void MT_CUDA_FN(batch_norm_forward)(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x,
-                                    const void *weight, const void *bias, void *running_mean, void *running_var,
-                                    bool training, double momentum, double eps,
-                                    void *y, void *save_mean, void *save_invstd)
-{
-    if (c <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (c <= 0) return MT_OK;
     if (l <= 0) { n = 0; l = 1; }   /* no values: the statistics alone (the rows kernel, with no rows) */
     cudaStream_t stream = MT_STREAM();
     int tr = training ? 1 : 0;
@@ -355,18 +351,20 @@ void MT_CUDA_FN(batch_norm_forward)(mt_dtype dtype, int64_t n, int64_t c, int64_
                       (const double *)weight, (const double *)bias, (double *)running_mean, (double *)running_var,
                       tr, momentum, eps, (double *)y, (double *)save_mean, (double *)save_invstd);
     }
-    bn_check("batch_norm_forward");
+    return mt_cuda_launch_status("cuda batch_norm_forward kernel");
 }
 
-void MT_CUDA_FN(batch_norm_backward)(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x, const void *dy,
-                                     const void *weight, const void *save_mean, const void *save_invstd,
-                                     bool training, void *dx, void *dweight, void *dbias)
+mt_status MT_CUDA_FN(batch_norm_backward)(mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x,
+                                          const void *dy, const void *weight, const void *save_mean,
+                                          const void *save_invstd, bool training, void *dx, void *dweight,
+                                          void *dbias)
 {
-    if (c <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (c <= 0) return MT_OK;
     if (l <= 0) { n = 0; l = 1; }
     int tr = training ? 1 : 0;
     int need_sums = (dweight || dbias || (training && dx)) ? 1 : 0;
-    if (!need_sums && !dx) return;
+    if (!need_sums && !dx) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     if (l == 1) {
         dim3 block = bn_rows_block(n, c);
@@ -390,5 +388,5 @@ void MT_CUDA_FN(batch_norm_backward)(mt_dtype dtype, int64_t n, int64_t c, int64
                       (const double *)dy, (const double *)weight, (const double *)save_mean,
                       (const double *)save_invstd, tr, need_sums, (double *)dx, (double *)dweight, (double *)dbias);
     }
-    bn_check("batch_norm_backward");
+    return mt_cuda_launch_status("cuda batch_norm_backward kernel");
 }

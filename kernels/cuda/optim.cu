@@ -24,6 +24,7 @@
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
 
 #define OPT_THREADS 256
 #define OPT_MAX_BLOCKS 4096   /* grid-stride beyond this */
@@ -158,21 +159,15 @@ static bool opt_aligned16(const void *a, const void *b, const void *c, const voi
 static unsigned opt_grid(int64_t n, int vec, int w)
 {
     int64_t items = vec ? (n + w - 1) / w : n;
-    int64_t blocks = (items + OPT_THREADS - 1) / OPT_THREADS;
-    return (unsigned)(blocks < OPT_MAX_BLOCKS ? blocks : OPT_MAX_BLOCKS);
+    return mt_cuda_grid_1d(items, OPT_THREADS, OPT_MAX_BLOCKS);
 }
 
-static void opt_check(const char *what)
+mt_status MT_CUDA_FN(sgd_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *momentum_buf,
+                               double lr, double momentum, double dampening, double weight_decay,
+                               bool nesterov, bool first_step)
 {
-    cudaError_t code = cudaGetLastError();
-    if (code != cudaSuccess) mt_device_record_error(what, (int)code, cudaGetErrorName(code));
-}
-
-void MT_CUDA_FN(sgd_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *momentum_buf,
-                          double lr, double momentum, double dampening, double weight_decay,
-                          bool nesterov, bool first_step)
-{
-    if (n <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (n <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     int has_momentum = momentum != 0 ? 1 : 0, nest = nesterov ? 1 : 0, first = first_step ? 1 : 0;
     int vec = opt_aligned16(param, grad, has_momentum ? momentum_buf : NULL, NULL, NULL) ? 1 : 0;
@@ -183,14 +178,15 @@ void MT_CUDA_FN(sgd_step)(mt_dtype dtype, int64_t n, void *param, const void *gr
     else
         MT_LAUNCH(sgd_f64, opt_grid(n, vec, 2), OPT_THREADS, 0, stream, n, (double *)param, (const double *)grad,
                   (double *)momentum_buf, lr, momentum, 1 - dampening, weight_decay, has_momentum, nest, first, vec);
-    opt_check("sgd_step");
+    return mt_cuda_launch_status("cuda sgd_step kernel");
 }
 
-void MT_CUDA_FN(adam_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
-                           void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
-                           double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step)
+mt_status MT_CUDA_FN(adam_step)(mt_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
+                                void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1, double beta2,
+                                double eps, double weight_decay, bool decoupled, bool amsgrad, int64_t step)
 {
-    if (n <= 0 || (dtype != MT_F32 && dtype != MT_F64)) return;
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (n <= 0) return MT_OK;
     cudaStream_t stream = MT_STREAM();
     /* the step's scalars, exactly as kernels/cpu/optim.c forms them */
     double bc1 = 1 - pow(beta1, (double)step), bc2 = 1 - pow(beta2, (double)step);
@@ -206,5 +202,5 @@ void MT_CUDA_FN(adam_step)(mt_dtype dtype, int64_t n, void *param, const void *g
         MT_LAUNCH(adam_f64, opt_grid(n, vec, 2), OPT_THREADS, 0, stream, n, (double *)param, (const double *)grad,
                   (double *)exp_avg, (double *)exp_avg_sq, (double *)max_exp_avg_sq, beta1, 1 - beta1, beta2,
                   1 - beta2, weight_decay, decay, step_size, inv_sqrt_bc2, eps, dec, ams, vec);
-    opt_check("adam_step");
+    return mt_cuda_launch_status("cuda adam_step kernel");
 }

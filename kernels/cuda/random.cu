@@ -31,6 +31,7 @@
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
 
 #define RNG_THREADS 256
 #define RNG_MAX_BLOCKS 1024
@@ -134,10 +135,12 @@ static __global__ void k_random(mt_random_kind kind, mt_dtype dtype, uint64_t fi
     }
 }
 
-extern "C" void MT_CUDA_FN(random)(mt_random_kind kind, mt_dtype dtype, int64_t n, uint64_t seed, uint64_t offset,
-                                   double p0, double p1, void *out)
+extern "C" mt_status MT_CUDA_FN(random)(mt_random_kind kind, mt_dtype dtype, int64_t n, uint64_t seed,
+                                        uint64_t offset, double p0, double p1, void *out)
 {
-    if (n <= 0 || mt_dtype_size(dtype) == 0) return;
+    if ((unsigned)kind > MT_RANDOM_BERNOULLI) return MT_ERR_ARGUMENT;
+    if (mt_dtype_size(dtype) == 0) return MT_ERR_UNSUPPORTED;
+    if (n <= 0) return MT_OK;
     rng_params p;
     p.p0 = p0;
     p.p1 = p1;
@@ -150,10 +153,8 @@ extern "C" void MT_CUDA_FN(random)(mt_random_kind kind, mt_dtype dtype, int64_t 
     /* p0 2^32 truncated, as the CPU's (uint64_t)(p0 * 4294967296.0); p0 <= 0 (or NaN) never hits */
     p.threshold = p0 >= 1 ? (1ULL << 32) : p0 > 0 ? (uint64_t)(p0 * 4294967296.0) : 0;
     uint64_t first = offset >> 1, last = (offset + (uint64_t)n - 1) >> 1, nblocks = last - first + 1;
-    uint64_t blocks = (nblocks + RNG_THREADS - 1) / RNG_THREADS;
-    int grid = blocks > RNG_MAX_BLOCKS ? RNG_MAX_BLOCKS : (int)blocks;
+    unsigned grid = mt_cuda_grid_1d((int64_t)nblocks, RNG_THREADS, RNG_MAX_BLOCKS);
     cudaStream_t stream = MT_STREAM();
     MT_LAUNCH(k_random, grid, RNG_THREADS, 0, stream, kind, dtype, first, nblocks, seed, offset, (uint64_t)n, p, out);
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) mt_device_record_error("cuda random kernel", (int)e, cudaGetErrorName(e));
+    return mt_cuda_launch_status("cuda random kernel");
 }

@@ -61,11 +61,15 @@
  * A row holding a NaN, or a +inf, or only -inf gives NaN everywhere, as on
  * the CPU (and in PyTorch).
  *
- * Every wrapper launches on stream 0 and reports a failed launch, allocation
- * or argument through mt_device_record_error.
+ * Every wrapper launches on the calling thread's current stream and returns
+ * a status: MT_ERR_UNSUPPORTED for a kind or dtype it has no kernel for,
+ * MT_ERR_ARGUMENT for a grid too large to launch, MT_ERR_MEMORY when its
+ * scratch memory could not be had, MT_ERR_DEVICE for a failed launch (also
+ * recorded through mt_device_record_error).
  */
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_launch.h"
 
 #define FULL_MASK 0xFFFFFFFFu
 #define RED_THREADS 256          /* threads of a block-per-row block, a column block, a finish block */
@@ -650,35 +654,24 @@ static cudaError_t run_ext(mt_dtype dtype, const reduce_plan *p, int kind, const
     }
 }
 
-static void record(const char *what, cudaError_t code)
-{
-    mt_device_record_error(what, (int)code, cudaGetErrorName(code));
-}
-
-extern "C" void MT_CUDA_FN(reduce)(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                                   const void *x, void *out, double param)
+extern "C" mt_status MT_CUDA_FN(reduce)(mt_reduce_kind kind, mt_dtype dtype, int64_t outer, int64_t n,
+                                        int64_t inner, const void *x, void *out, double param)
 {
     cudaStream_t stream = MT_STREAM();
-    if (outer <= 0 || n <= 0 || inner <= 0) return;   /* nothing to reduce (the engine fills n == 0) */
+    if ((int)kind < 0 || kind >= MT_REDUCE_KIND_COUNT) return MT_ERR_ARGUMENT;
     bool is_float = dtype == MT_F32 || dtype == MT_F64;
     bool known = is_float || dtype == MT_I32 || dtype == MT_I64 || dtype == MT_U8 || dtype == MT_BOOL;
-    if (!known || (!is_float && (kind == MT_REDUCE_VAR || kind == MT_REDUCE_LOGSUMEXP)) ||
-        (int)kind < 0 || kind >= MT_REDUCE_KIND_COUNT) {
-        record("reduce: a kind or dtype the CUDA kernels do not take", cudaErrorInvalidValue);
-        return;
-    }
+    if (!known || (!is_float && (kind == MT_REDUCE_VAR || kind == MT_REDUCE_LOGSUMEXP))) return MT_ERR_UNSUPPORTED;
+    if (outer <= 0 || n <= 0 || inner <= 0) return MT_OK;   /* nothing to reduce (the engine fills n == 0) */
     reduce_plan p;
-    if (!reduce_plan_for(&p, outer, n, inner)) {
-        record("reduce: grid too large", cudaErrorInvalidConfiguration);
-        return;
-    }
+    if (!reduce_plan_for(&p, outer, n, inner)) return MT_ERR_ARGUMENT;   /* a grid too large */
     /* scratch: var's means (double per output), then the parts' states */
     size_t mean_bytes = kind == MT_REDUCE_VAR ? (size_t)ceil_div(p.outputs * (long long)sizeof(double), 256) * 256 : 0;
     size_t part_bytes = p.parts > 1 ? (size_t)p.parts * (size_t)p.outputs * RED_STATE_MAX : 0;
     void *scratch = NULL;
     if (mean_bytes + part_bytes > 0) {
         scratch = MT_CUDA_FN(scratch_alloc)(mean_bytes + part_bytes);
-        if (!scratch) { record("reduce: scratch memory", cudaErrorMemoryAllocation); return; }
+        if (!scratch) return MT_ERR_MEMORY;   /* the allocator has said why */
     }
     double *mean = (double *)scratch;
     const double *no_aux = NULL;
@@ -699,23 +692,23 @@ extern "C" void MT_CUDA_FN(reduce)(mt_reduce_kind kind, mt_dtype dtype, int64_t 
         e = run_ext(dtype, &p, kind, x, out, param, no_aux, partials, stream);
         break;
     }
-    if (e != cudaSuccess) record("reduce: kernel launch", e);
     if (scratch) MT_CUDA_FN(scratch_free)(scratch, mean_bytes + part_bytes);
+    return e == cudaSuccess ? MT_OK : mt_cuda_fail("cuda reduce kernel", e);
 }
 
-extern "C" void MT_CUDA_FN(softmax)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                                    const void *x, void *y)
+extern "C" mt_status MT_CUDA_FN(softmax)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
+                                         const void *x, void *y)
 {
     cudaStream_t stream = MT_STREAM();
-    if (outer <= 0 || n <= 0 || inner <= 0) return;
-    if (dtype != MT_F32 && dtype != MT_F64) { record("softmax: dtype is not f32 or f64", cudaErrorInvalidValue); return; }
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (outer <= 0 || n <= 0 || inner <= 0) return MT_OK;
     int log_ = log ? 1 : 0;
     long long rows = outer, cols = (long long)outer * inner;
     if (inner == 1) {
         unsigned tpr, rpb;
         row_block(n, &tpr, &rpb);
         long long blocks = ceil_div(rows, rpb);
-        if (blocks > 2147483647LL) { record("softmax: grid too large", cudaErrorInvalidConfiguration); return; }
+        if (blocks > 2147483647LL) return MT_ERR_ARGUMENT;   /* a grid too large */
         dim3 grid((unsigned)blocks), block(tpr, rpb);
         if (dtype == MT_F32)
             MT_LAUNCH(softmax_rows_f32, grid, block, 0, stream, log_, rows, (long long)n, (const float *)x, (float *)y);
@@ -724,7 +717,7 @@ extern "C" void MT_CUDA_FN(softmax)(bool log, mt_dtype dtype, int64_t outer, int
     } else {
         unsigned threads = col_block(cols);
         long long blocks = ceil_div(cols, threads);
-        if (blocks > 2147483647LL) { record("softmax: grid too large", cudaErrorInvalidConfiguration); return; }
+        if (blocks > 2147483647LL) return MT_ERR_ARGUMENT;
         if (dtype == MT_F32)
             MT_LAUNCH(softmax_cols_f32, (unsigned)blocks, threads, 0, stream, log_, (long long)outer, (long long)n,
                       (long long)inner, (const float *)x, (float *)y);
@@ -732,26 +725,22 @@ extern "C" void MT_CUDA_FN(softmax)(bool log, mt_dtype dtype, int64_t outer, int
             MT_LAUNCH(softmax_cols_f64, (unsigned)blocks, threads, 0, stream, log_, (long long)outer, (long long)n,
                       (long long)inner, (const double *)x, (double *)y);
     }
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) record("softmax: kernel launch", e);
+    return mt_cuda_launch_status("cuda softmax kernel");
 }
 
-extern "C" void MT_CUDA_FN(softmax_backward)(bool log, mt_dtype dtype, int64_t outer, int64_t n, int64_t inner,
-                                             const void *y, const void *dy, void *dx)
+extern "C" mt_status MT_CUDA_FN(softmax_backward)(bool log, mt_dtype dtype, int64_t outer, int64_t n,
+                                                  int64_t inner, const void *y, const void *dy, void *dx)
 {
     cudaStream_t stream = MT_STREAM();
-    if (outer <= 0 || n <= 0 || inner <= 0) return;
-    if (dtype != MT_F32 && dtype != MT_F64) {
-        record("softmax_backward: dtype is not f32 or f64", cudaErrorInvalidValue);
-        return;
-    }
+    if (dtype != MT_F32 && dtype != MT_F64) return MT_ERR_UNSUPPORTED;
+    if (outer <= 0 || n <= 0 || inner <= 0) return MT_OK;
     int log_ = log ? 1 : 0;
     long long rows = outer, cols = (long long)outer * inner;
     if (inner == 1) {
         unsigned tpr, rpb;
         row_block(n, &tpr, &rpb);
         long long blocks = ceil_div(rows, rpb);
-        if (blocks > 2147483647LL) { record("softmax_backward: grid too large", cudaErrorInvalidConfiguration); return; }
+        if (blocks > 2147483647LL) return MT_ERR_ARGUMENT;   /* a grid too large */
         dim3 grid((unsigned)blocks), block(tpr, rpb);
         if (dtype == MT_F32)
             MT_LAUNCH(softmax_backward_rows_f32, grid, block, 0, stream, log_, rows, (long long)n, (const float *)y,
@@ -762,7 +751,7 @@ extern "C" void MT_CUDA_FN(softmax_backward)(bool log, mt_dtype dtype, int64_t o
     } else {
         unsigned threads = col_block(cols);
         long long blocks = ceil_div(cols, threads);
-        if (blocks > 2147483647LL) { record("softmax_backward: grid too large", cudaErrorInvalidConfiguration); return; }
+        if (blocks > 2147483647LL) return MT_ERR_ARGUMENT;
         if (dtype == MT_F32)
             MT_LAUNCH(softmax_backward_cols_f32, (unsigned)blocks, threads, 0, stream, log_, (long long)outer,
                       (long long)n, (long long)inner, (const float *)y, (const float *)dy, (float *)dx);
@@ -770,6 +759,5 @@ extern "C" void MT_CUDA_FN(softmax_backward)(bool log, mt_dtype dtype, int64_t o
             MT_LAUNCH(softmax_backward_cols_f64, (unsigned)blocks, threads, 0, stream, log_, (long long)outer,
                       (long long)n, (long long)inner, (const double *)y, (const double *)dy, (double *)dx);
     }
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) record("softmax_backward: kernel launch", e);
+    return mt_cuda_launch_status("cuda softmax_backward kernel");
 }
