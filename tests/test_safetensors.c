@@ -1225,3 +1225,42 @@ Test(safetensors, checkpoint_load_failure_changes_nothing, .init = st_setup, .fi
     mt_module_free(b);
     mt_module_free(c);
 }
+
+/* PyTorch lets a state dict lack num_batches_tracked even in strict mode, and
+   load_state_dict(strict=False) reports missing and unexpected keys. */
+Test(safetensors, missing_num_batches_tracked_and_non_strict_load, .init = st_setup, .fini = st_teardown)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/partial.safetensors", tmp_dir);
+    mt_module *src = mt_nn_sequential(mt_nn_linear(4, 3, true), mt_nn_batch_norm1d(3, MT_BN_DEFAULTS));
+    mt_tensor_list sd = mt_state_dict(src);
+    /* the file: everything but 1.num_batches_tracked, plus an extra tensor */
+    mt_named_tensor items[16];
+    int n = 0;
+    for (int i = 0; i < sd.n; i++)
+        if (strcmp(sd.items[i].name, "1.num_batches_tracked") != 0) items[n++] = sd.items[i];
+    mt_tensor *extra = mt_ones(MT_F32, MT_SHAPE(2));
+    cr_assert(mt_safetensors_save(path, (mt_tensor_list){ n, items }, 0, NULL, NULL) == MT_OK, "%s", mt_last_error());
+
+    mt_module *dst = mt_nn_sequential(mt_nn_linear(4, 3, true), mt_nn_batch_norm1d(3, MT_BN_DEFAULTS));
+    cr_assert(mt_module_load(dst, path) == MT_OK, "strict load without num_batches_tracked: %s", mt_last_error());
+    cr_expect_float_eq(mt_get(mt_module_param(dst->children[0], "weight"), (int64_t[]){ 1, 2 }),
+                       mt_get(mt_module_param(src->children[0], "weight"), (int64_t[]){ 1, 2 }), 0);
+
+    items[n++] = (mt_named_tensor){ "head.bias", extra };
+    cr_assert(mt_safetensors_save(path, (mt_tensor_list){ n - 1, items + 1 }, 0, NULL, NULL) == MT_OK);  /* no 0.weight */
+    cr_expect_neq(mt_module_load(dst, path), MT_OK, "strict: a missing weight and an extra key are errors");
+    mt_load_report r;
+    cr_assert(mt_module_load_ex(dst, path, (mt_load_opts){ .non_strict = true }, &r) == MT_OK, "%s", mt_last_error());
+    cr_expect_geq(r.n_missing, 2);   /* 0.weight, and the optional 1.num_batches_tracked */
+    bool weight_missing = false;
+    for (int i = 0; i < r.n_missing; i++) weight_missing |= strcmp(r.missing[i], "0.weight") == 0;
+    cr_expect(weight_missing);
+    cr_expect_eq(r.n_unexpected, 1);
+    if (r.n_unexpected == 1) cr_expect_str_eq(r.unexpected[0], "head.bias");
+    mt_load_report_free(&r);
+    mt_tensor_list_free(&sd);
+    mt_free(extra);
+    mt_module_free(src);
+    mt_module_free(dst);
+}

@@ -121,8 +121,46 @@ static bool holds_count(const mt_tensor *t, int64_t *v)
  * file's tensor itself when it already is, else a copy in the current scope). label names the kind of
  * state in messages ("module", "model").
  */
+/* Whether name is a batch norm's num_batches_tracked, which PyTorch lets a
+   state dict lack even in strict mode (files from before it existed): the
+   module keeps its own count. */
+static bool is_optional_key(const char *name)
+{
+    size_t n = strlen(name), k = strlen("num_batches_tracked");
+    return n >= k && strcmp(name + n - k, "num_batches_tracked") == 0 && (n == k || name[n - k - 1] == '.');
+}
+
+/* Appends a copy of name to a report list; false on out of memory. */
+static bool report_add(char ***list, int *n, const char *prefix, const char *name)
+{
+    char **grown = realloc(*list, (size_t)(*n + 1) * sizeof *grown);
+    if (!grown) return false;
+    *list = grown;
+    size_t len = strlen(prefix) + strlen(name) + 1;
+    if (!(grown[*n] = malloc(len))) return false;
+    snprintf(grown[*n], len, "%s%s", prefix, name);
+    (*n)++;
+    return true;
+}
+
+void mt_load_report_free(mt_load_report *r)
+{
+    if (!r) return;
+    for (int i = 0; i < r->n_missing; i++) free(r->missing[i]);
+    for (int i = 0; i < r->n_unexpected; i++) free(r->unexpected[i]);
+    free(r->missing);
+    free(r->unexpected);
+    *r = (mt_load_report){ 0 };
+}
+
+/* Matches the file's tensors to the destination's. staged[i] = the value for
+   want[i], or NULL where a missing key is allowed (it keeps its value).
+   non_strict (PyTorch's strict=False): missing and unexpected keys are only
+   reported (into report, when given), never an error; dtypes and shapes of
+   the keys present must still fit. */
 static mt_status match_state(const char *path, const char *label, const char *prefix,
-                             mt_tensor_list want, mt_tensor_list have, mt_tensor **staged)
+                             mt_tensor_list want, mt_tensor_list have, mt_tensor **staged,
+                             bool non_strict, mt_load_report *report)
 {
     const mt_named_tensor **sorted = malloc((size_t)(have.n ? have.n : 1) * sizeof *sorted);
     bool *used = calloc((size_t)(have.n ? have.n : 1), sizeof *used);
@@ -139,7 +177,12 @@ static mt_status match_state(const char *path, const char *label, const char *pr
         staged[i] = NULL;
         const mt_named_tensor key = { want.items[i].name, NULL }, *pkey = &key;
         const mt_named_tensor **hit = have.n ? bsearch(&pkey, sorted, (size_t)have.n, sizeof *sorted, cmp_item_name) : NULL;
-        if (!hit) { problem(&p, "missing '%s%s'", prefix, key.name); continue; }
+        if (!hit) {
+            if (!non_strict && !is_optional_key(key.name)) problem(&p, "missing '%s%s'", prefix, key.name);
+            else if (report && !report_add(&report->missing, &report->n_missing, prefix, key.name))
+                problem(&p, "out of memory");
+            continue;
+        }
         used[*hit - have.items] = true;
         const mt_tensor *w = want.items[i].tensor, *h = (*hit)->tensor;
         char s1[128], s2[128];
@@ -156,8 +199,12 @@ static mt_status match_state(const char *path, const char *label, const char *pr
         else
             staged[i] = (*hit)->tensor;
     }
-    for (int j = 0; j < have.n; j++)
-        if (!used[j]) problem(&p, "unexpected '%s%s' (the %s has no such tensor)", prefix, have.items[j].name, label);
+    for (int j = 0; j < have.n; j++) {
+        if (used[j]) continue;
+        if (!non_strict) problem(&p, "unexpected '%s%s' (the %s has no such tensor)", prefix, have.items[j].name, label);
+        else if (report && !report_add(&report->unexpected, &report->n_unexpected, prefix, have.items[j].name))
+            problem(&p, "out of memory");
+    }
     free(sorted);
     free(used);
     if (p.count > 0)
@@ -168,6 +215,7 @@ static mt_status match_state(const char *path, const char *label, const char *pr
        dtype now, while a failure can still leave the module untouched. */
     for (int i = 0; i < want.n; i++) {
         const mt_tensor *w = want.items[i].tensor;
+        if (!staged[i]) continue;   /* an allowed missing key: keeps its value */
         mt_tensor *moved = mt_to_dtype(mt_to_device(staged[i], mt_device_of(w)), w->dtype);
         if (!moved)
             return mt_set_error(mt_last_status(), "safetensors: %s: '%s%s': %s", path, prefix, want.items[i].name,
@@ -182,7 +230,7 @@ static mt_status match_state(const char *path, const char *label, const char *pr
 static mt_status commit_state(const char *path, mt_tensor_list want, mt_tensor *const *staged)
 {
     for (int i = 0; i < want.n; i++)
-        if (mt_copy_(want.items[i].tensor, staged[i]) != MT_OK)
+        if (staged[i] && mt_copy_(want.items[i].tensor, staged[i]) != MT_OK)
             return mt_set_error(mt_last_status(), "safetensors: %s: copying '%s': %s", path, want.items[i].name,
                                 mt_last_error());
     return MT_OK;
@@ -200,8 +248,9 @@ mt_status mt_module_save(const mt_module *m, const char *path)
     return st;
 }
 
-mt_status mt_module_load(mt_module *m, const char *path)
+mt_status mt_module_load_ex(mt_module *m, const char *path, mt_load_opts opts, mt_load_report *report)
 {
+    if (report) *report = (mt_load_report){ 0 };
     if (!m) return mt_set_error(MT_ERR_ARGUMENT, "safetensors: %s: module is NULL", path ? path : "(null)");
     mt_tensor_list have = { 0, NULL };
     mt_status st = mt_safetensors_load(path, &have);
@@ -213,7 +262,7 @@ mt_status mt_module_load(mt_module *m, const char *path)
     mt_scope scope = mt_scope_begin();   /* holds the device copies */
     mt_tensor **staged = calloc((size_t)(want.n ? want.n : 1), sizeof *staged);
     if (!staged) st = mt_set_error(MT_ERR_MEMORY, "safetensors: %s: out of memory", path);
-    else st = match_state(path, "module", "", want, have, staged);
+    else st = match_state(path, "module", "", want, have, staged, opts.non_strict, report);
     if (st == MT_OK) st = commit_state(path, want, staged);
     mt_scope_end(scope);
     free(staged);
@@ -221,6 +270,8 @@ mt_status mt_module_load(mt_module *m, const char *path)
     free_loaded(&have);
     return st;
 }
+
+mt_status mt_module_load(mt_module *m, const char *path) { return mt_module_load_ex(m, path, (mt_load_opts){ 0 }, NULL); }
 
 /* ---------------------------------------------------------------- module and optimizer */
 mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_optimizer *opt)
@@ -332,7 +383,7 @@ mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt)
     if ((st = mt_last_status()) != MT_OK) goto done;
     staged = calloc((size_t)(want.n ? want.n : 1), sizeof *staged);
     if (!staged) { st = mt_set_error(MT_ERR_MEMORY, "safetensors: %s: out of memory", path); goto done; }
-    if ((st = match_state(path, "model", MODEL_PREFIX, want, model, staged)) != MT_OK) goto done;
+    if ((st = match_state(path, "model", MODEL_PREFIX, want, model, staged, false, NULL)) != MT_OK) goto done;
 
     /* 2. the optimizer: it checks everything before it changes anything */
     if (opt) {

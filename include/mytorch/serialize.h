@@ -40,6 +40,20 @@ void mt_safetensors_metadata_free(mt_safetensors_metadata *meta);
    module is left exactly as it was. */
 mt_status mt_module_save(const mt_module *m, const char *path);
 mt_status mt_module_load(mt_module *m, const char *path);
+/* A batch norm's num_batches_tracked may be missing from the file even so
+   (as PyTorch allows): the module keeps its own. mt_module_load_ex with
+   non_strict is PyTorch's load_state_dict(strict=False): keys the file lacks
+   keep their values and keys the module lacks are ignored, both listed in
+   *report (when given; free it with mt_load_report_free); a dtype or shape
+   that does not fit is still an error. */
+typedef struct mt_load_opts { bool non_strict; } mt_load_opts;
+typedef struct mt_load_report {
+    int n_missing, n_unexpected;
+    char **missing;       /* the module's keys the file lacks */
+    char **unexpected;    /* the file's keys the module lacks */
+} mt_load_report;
+mt_status mt_module_load_ex(mt_module *m, const char *path, mt_load_opts opts, mt_load_report *report);
+void mt_load_report_free(mt_load_report *report);
 /* A module and its optimizer in one file ("model." and "optim." prefixes). */
 mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_optimizer *opt);
 mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt);
