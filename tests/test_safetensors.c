@@ -1149,6 +1149,77 @@ Test(safetensors, checkpoint_round_trip_with_adam, .init = st_setup, .fini = st_
     mt_module_free(b);
 }
 
+/* A checkpoint with the caller's metadata (a run's settings and position):
+   written after "optim.lr", read back in file order with the state, and
+   bitwise the same tensors as mt_checkpoint_save writes. */
+Test(safetensors, checkpoint_with_metadata, .init = st_setup, .fini = st_teardown)
+{
+    mt_manual_seed(5);
+    mt_module *a = mt_nn_linear(3, 2, true);
+    mt_tensor_list pa = mt_parameters(a);
+    mt_adam_opts adam_opts = MT_ADAM_DEFAULTS;
+    adam_opts.lr = 0.01;
+    mt_optimizer *oa = mt_adam(pa, adam_opts);
+    train_steps(a, oa, 2, 40);
+    const char *keys[] = { "task", "epoch" }, *values[] = { "demo", "3" };
+    const char *path = tmp_path("meta.safetensors");
+    cr_assert_eq(mt_checkpoint_save_meta(path, a, oa, 2, keys, values), MT_OK, "%s", mt_last_error());
+
+    mt_safetensors_metadata meta;
+    cr_assert_eq(mt_safetensors_read_metadata(path, &meta), MT_OK, "%s", mt_last_error());
+    cr_assert_eq(meta.n, 3);
+    cr_expect_str_eq(meta.keys[0], "optim.lr");
+    cr_expect_str_eq(meta.keys[1], "task");
+    cr_expect_str_eq(meta.values[1], "demo");
+    cr_expect_str_eq(meta.keys[2], "epoch");
+    cr_expect_str_eq(meta.values[2], "3");
+    mt_safetensors_metadata_free(&meta);
+
+    /* loading returns the pairs with the state */
+    mt_module *b = mt_nn_linear(3, 2, true);
+    mt_tensor_list pb = mt_parameters(b);
+    adam_opts.lr = 0.5;
+    mt_optimizer *ob = mt_adam(pb, adam_opts);
+    cr_assert_eq(mt_checkpoint_load_meta(path, b, ob, &meta), MT_OK, "%s", mt_last_error());
+    assert_state_equal(a, b);
+    assert_optim_equal(oa, ob);
+    cr_expect_eq(mt_optimizer_lr(ob), 0.01);
+    cr_assert_eq(meta.n, 3);
+    cr_expect_str_eq(meta.keys[2], "epoch");
+    mt_safetensors_metadata_free(&meta);
+
+    /* the same tensors as without metadata */
+    cr_assert_eq(mt_checkpoint_save(tmp_path("plain.safetensors"), a, oa), MT_OK);
+    mt_tensor_list with, without;
+    cr_assert_eq(mt_safetensors_load(path, &with), MT_OK);
+    cr_assert_eq(mt_safetensors_load(tmp_path("plain.safetensors"), &without), MT_OK);
+    cr_assert_eq(with.n, without.n);
+    for (int i = 0; i < with.n; i++) {
+        cr_assert_str_eq(with.items[i].name, without.items[i].name);
+        assert_tensor_equal(with.items[i].tensor, without.items[i].tensor, with.items[i].name);
+    }
+    free_loaded(&with);
+    free_loaded(&without);
+
+    /* a failed load leaves *meta empty; "optim.lr" is the checkpoint's own key */
+    meta.n = 7;
+    cr_assert_eq(mt_checkpoint_load_meta(tmp_path("missing"), b, ob, &meta), MT_ERR_IO);
+    cr_expect_eq(meta.n, 0);
+    cr_expect_null(meta.keys);
+    const char *bad_keys[] = { "optim.lr" }, *bad_values[] = { "1" };
+    cr_assert_eq(mt_checkpoint_save_meta(tmp_path("bad"), a, oa, 1, bad_keys, bad_values), MT_ERR_ARGUMENT);
+    cr_expect(strstr(mt_last_error(), "optim.lr"), "%s", mt_last_error());
+    const char *dup_keys[] = { "epoch", "epoch" }, *dup_values[] = { "1", "2" };
+    cr_assert_neq(mt_checkpoint_save_meta(tmp_path("dup"), a, oa, 2, dup_keys, dup_values), MT_OK);
+
+    mt_optimizer_free(oa);
+    mt_optimizer_free(ob);
+    mt_tensor_list_free(&pa);
+    mt_tensor_list_free(&pb);
+    mt_module_free(a);
+    mt_module_free(b);
+}
+
 Test(safetensors, checkpoint_load_failure_changes_nothing, .init = st_setup, .fini = st_teardown)
 {
     mt_manual_seed(4);

@@ -10,6 +10,8 @@
  *                                          and the learning rate in the metadata
  *                                          ("optim.lr", as text that reads back
  *                                          to the same double)
+ *   mt_checkpoint_save_meta / _load_meta   the same with the caller's metadata
+ *                                          (a run's settings and position)
  *
  * Loading is all or nothing. The file is read into temporaries; every name,
  * dtype and shape is checked against the module; each tensor is moved to its
@@ -276,7 +278,19 @@ mt_status mt_module_load(mt_module *m, const char *path) { return mt_module_load
 /* ---------------------------------------------------------------- module and optimizer */
 mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_optimizer *opt)
 {
+    return mt_checkpoint_save_meta(path, m, opt, 0, NULL, NULL);
+}
+
+mt_status mt_checkpoint_save_meta(const char *path, const mt_module *m, const mt_optimizer *opt,
+                                  int n_meta, const char *const *meta_keys, const char *const *meta_values)
+{
     if (!m) return mt_set_error(MT_ERR_ARGUMENT, "safetensors: %s: module is NULL", path ? path : "(null)");
+    if (n_meta < 0 || (n_meta > 0 && (!meta_keys || !meta_values)))
+        return mt_set_error(MT_ERR_ARGUMENT, "safetensors: %s: invalid metadata (n_meta = %d)", path ? path : "(null)", n_meta);
+    for (int i = 0; i < n_meta; i++)
+        if (meta_keys[i] && strcmp(meta_keys[i], LR_KEY) == 0)
+            return mt_set_error(MT_ERR_ARGUMENT, "safetensors: %s: metadata key \"" LR_KEY "\" is the checkpoint's own "
+                                "(the optimizer's learning rate)", path ? path : "(null)");
     mt_clear_error();
     mt_tensor_list sd = mt_state_dict(m);
     if (mt_last_status() != MT_OK) return mt_last_status();
@@ -290,14 +304,28 @@ mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_opti
     bool ok = true;
     for (int i = 0; i < sd.n && ok; i++) ok = append_prefixed(&all, MODEL_PREFIX, sd.items[i].name, sd.items[i].tensor);
     for (int i = 0; i < os.n && ok; i++) ok = append_prefixed(&all, OPTIM_PREFIX, os.items[i].name, os.items[i].tensor);
+    /* the metadata: "optim.lr" first (with an optimizer), then the caller's pairs in their order */
+    const int n_all = n_meta + (opt ? 1 : 0);
+    const char **keys = ok ? malloc((size_t)(n_all ? n_all : 1) * sizeof *keys) : NULL;
+    const char **values = keys ? malloc((size_t)(n_all ? n_all : 1) * sizeof *values) : NULL;
+    char lr[32];
     mt_status st;
-    if (!ok) st = mt_set_error(MT_ERR_MEMORY, "safetensors: %s: out of memory", path ? path : "(null)");
-    else if (opt) {
-        char lr[32];
-        snprintf(lr, sizeof lr, "%.17g", mt_optimizer_lr(opt));
-        const char *keys[1] = { LR_KEY }, *values[1] = { lr };
-        st = mt_safetensors_save(path, all, 1, keys, values);
-    } else st = mt_safetensors_save(path, all, 0, NULL, NULL);
+    if (!ok || !values) st = mt_set_error(MT_ERR_MEMORY, "safetensors: %s: out of memory", path ? path : "(null)");
+    else {
+        int k = 0;
+        if (opt) {
+            snprintf(lr, sizeof lr, "%.17g", mt_optimizer_lr(opt));
+            keys[k] = LR_KEY;
+            values[k++] = lr;
+        }
+        for (int i = 0; i < n_meta; i++, k++) {
+            keys[k] = meta_keys[i];
+            values[k] = meta_values[i];
+        }
+        st = mt_safetensors_save(path, all, n_all, keys, values);
+    }
+    free(keys);
+    free(values);
     mt_tensor_list_free(&all);
     mt_tensor_list_free(&os);
     mt_tensor_list_free(&sd);
@@ -336,6 +364,12 @@ static mt_device state_device(mt_tensor_list params, const char *name, const mt_
 
 mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt)
 {
+    return mt_checkpoint_load_meta(path, m, opt, NULL);
+}
+
+mt_status mt_checkpoint_load_meta(const char *path, mt_module *m, mt_optimizer *opt, mt_safetensors_metadata *meta_out)
+{
+    if (meta_out) *meta_out = (mt_safetensors_metadata){ 0, NULL, NULL };
     if (!m) return mt_set_error(MT_ERR_ARGUMENT, "safetensors: %s: module is NULL", path ? path : "(null)");
     mt_tensor_list file = { 0, NULL };
     mt_safetensors_metadata meta = { 0, NULL, NULL };
@@ -408,6 +442,10 @@ mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt)
 
     /* 3. the model's values */
     st = commit_state(path, want, staged);
+    if (st == MT_OK && meta_out) {   /* the caller takes the metadata */
+        *meta_out = meta;
+        meta = (mt_safetensors_metadata){ 0, NULL, NULL };
+    }
 
 done:
     mt_scope_end(scope);

@@ -54,9 +54,17 @@ typedef struct mt_load_report {
 } mt_load_report;
 mt_status mt_module_load_ex(mt_module *m, const char *path, mt_load_opts opts, mt_load_report *report);
 void mt_load_report_free(mt_load_report *report);
-/* A module and its optimizer in one file ("model." and "optim." prefixes). */
+/* A module and its optimizer in one file ("model." and "optim." prefixes;
+   the learning rate in the metadata as "optim.lr"). opt may be NULL. */
 mt_status mt_checkpoint_save(const char *path, const mt_module *m, const mt_optimizer *opt);
 mt_status mt_checkpoint_load(const char *path, mt_module *m, mt_optimizer *opt);
+/* The same with metadata: n_meta key/value strings stored after "optim.lr"
+   (a key "optim.lr" is refused: it is the checkpoint's own). Loading returns
+   every pair of the file in *meta (may be NULL; "optim.lr" included), set
+   only on success; free it with mt_safetensors_metadata_free. */
+mt_status mt_checkpoint_save_meta(const char *path, const mt_module *m, const mt_optimizer *opt,
+                                  int n_meta, const char *const *meta_keys, const char *const *meta_values);
+mt_status mt_checkpoint_load_meta(const char *path, mt_module *m, mt_optimizer *opt, mt_safetensors_metadata *meta);
 
 /* Removes from dir the temporary files that writers killed before their
    rename left behind: "<name>.tmp.<pid>" (and "<name>.tmp.<pid>.XXXXXX", an
