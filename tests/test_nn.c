@@ -437,6 +437,44 @@ NN_TEST(dropout_module_modes)
     mt_module_free(drop);
 }
 
+/* Dropout drawing from its own generator: the masks are a function of the
+   generator's (seed, offset), two modules at the same state draw the same
+   masks, the generator advances, and the default generator is untouched. */
+NN_TEST(dropout_module_with_its_own_generator)
+{
+    mt_generator g1 = mt_generator_new(21), g2 = mt_generator_new(21);
+    mt_module *d1 = mt_nn_dropout_gen(0.5, &g1), *d2 = mt_nn_dropout_gen(0.5, &g2);
+    cr_assert(d1 && d2, "%s", mt_last_error());
+    mt_manual_seed(3);
+    const mt_generator before = mt_get_rng_state();
+    mt_tensor *x = mt_ones(MT_F32, MT_SHAPE(256));
+    mt_tensor *a = mt_forward(d1, x), *b = mt_forward(d2, x);
+    cr_assert(a && b, "%s", mt_last_error());
+    double *va = to_doubles(a), *vb = to_doubles(b);
+    int zeros = 0;
+    for (int k = 0; k < 256; k++) {
+        cr_assert_eq(va[k], vb[k], "element %d: the same generator state, the same mask", k);
+        zeros += va[k] == 0;
+    }
+    cr_expect(zeros > 90 && zeros < 166, "%d zeros of 256 at p = 0.5", zeros);
+    cr_expect_neq(g1.offset, 0, "the generator advanced");
+    cr_expect_eq(g1.offset, g2.offset);
+    const mt_generator after = mt_get_rng_state();
+    cr_expect(after.seed == before.seed && after.offset == before.offset, "the default generator was not used");
+    /* the next draw differs from the first (the state moved on) */
+    mt_tensor *c = mt_forward(d1, x);
+    double *vc = to_doubles(c);
+    int same = 0;
+    for (int k = 0; k < 256; k++) same += vc[k] == va[k];
+    cr_expect_lt(same, 256, "a second mask equal to the first");
+    free(va);
+    free(vb);
+    free(vc);
+    mt_module_free(d1);
+    mt_module_free(d2);
+    cr_expect_null(mt_nn_dropout_gen(-0.1, &g1));
+}
+
 typedef struct act_case { mt_module *m; mt_tensor *(*ref)(mt_tensor *); } act_case;
 static mt_tensor *ref_leaky(mt_tensor *x) { return mt_leaky_relu(x, 0.1); }
 static mt_tensor *ref_elu(mt_tensor *x) { return mt_elu(x, 0.5); }

@@ -18,6 +18,7 @@ typedef struct layer_args {
     double a, b;             /* slope, alpha, p, beta / threshold, ... */
     int dim;
     mt_gelu_approx approx;
+    mt_generator *gen;       /* Dropout: the generator of its masks (borrowed; NULL: the default one) */
 } layer_args;
 
 static mt_module *new_with_args(const mt_module_type *type, layer_args args)
@@ -153,18 +154,20 @@ mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts)
 /* ---------------------------------------------------------------- Dropout */
 static mt_tensor *dropout_forward(mt_module *m, mt_tensor *x)
 {
-    return mt_dropout(x, args_of(m)->a, m->training, NULL);
+    return mt_dropout(x, args_of(m)->a, m->training, args_of(m)->gen);
 }
 static void dropout_repr(const mt_module *m, char *buf, size_t size) { snprintf(buf, size, "p=%g", args_of(m)->a); }
 static const mt_module_type dropout_type = { "Dropout", dropout_forward, NULL, dropout_repr };
 
-mt_module *mt_nn_dropout(double p)
+mt_module *mt_nn_dropout(double p) { return mt_nn_dropout_gen(p, NULL); }
+
+mt_module *mt_nn_dropout_gen(double p, mt_generator *gen)
 {
     if (!(p >= 0 && p <= 1)) {
         mt_set_error(MT_ERR_ARGUMENT, "Dropout: probability must be in [0, 1], got %g", p);
         return NULL;
     }
-    return new_with_args(&dropout_type, (layer_args){ .a = p });
+    return new_with_args(&dropout_type, (layer_args){ .a = p, .gen = gen });
 }
 
 /* ---------------------------------------------------------------- activations */

@@ -138,7 +138,12 @@ typedef struct mt_bn_opts {
 #define MT_BN_DEFAULTS ((mt_bn_opts){ .eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true, \
                                       .from_defaults = MT_OPTS_FROM_DEFAULTS })
 mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts);
+/* Zeroes each element with probability p in training mode and scales the rest
+   by 1/(1-p); the identity in eval mode. The masks come from the default
+   generator, or with _gen from gen (borrowed: it must outlive the module),
+   so that a run owns its draws and a checkpoint can save their position. */
 mt_module *mt_nn_dropout(double p);
+mt_module *mt_nn_dropout_gen(double p, mt_generator *gen);
 mt_module *mt_nn_identity(void);
 mt_module *mt_nn_sigmoid(void);
 mt_module *mt_nn_tanh(void);
