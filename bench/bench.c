@@ -8,16 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "mytorch/cuda.h"
-
-double mt_bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double mt_bench_peak_rss_mb(void)
 {
@@ -66,9 +58,9 @@ mt_status mt_bench_time(mt_bench_step_fn step, void *ctx, int warmup, int iters,
         if (st != MT_OK) { free(ms); return st; }
     }
     for (int i = 0; i < iters; i++) {
-        double t0 = mt_bench_now();
+        double t0 = mt_clock_seconds();
         mt_status st = step(ctx);
-        ms[i] = 1e3 * (mt_bench_now() - t0);
+        ms[i] = 1e3 * (mt_clock_seconds() - t0);
         if (st != MT_OK) { free(ms); return st; }
     }
     summarize(ms, warmup, iters, r);

@@ -93,8 +93,6 @@ mt_tensor *mt_bench_to(mt_tensor *t, mt_device device);
 mt_status mt_bench_compare(mt_bench_result *r, const char *what, const double *got, const double *want, int n,
                            double tol, double floor);
 
-/* Wall-clock time in seconds (CLOCK_MONOTONIC). */
-double mt_bench_now(void);
 /* Peak resident set size of the process in MiB. */
 double mt_bench_peak_rss_mb(void);
 /* Applies opts->threads to mytorch's kernels and to the BLAS; returns the

@@ -141,13 +141,13 @@ int mt_bench_mlp_speech_data(const mt_bench_opts *opts, mt_bench_result *results
     if (max_results < 1) return 0;
     int threads = mt_bench_set_threads(opts->threads);
     data_ctx c;
-    double t0 = mt_bench_now();
+    double t0 = mt_clock_seconds();
     if (setup(&c, opts) != MT_OK) {
         teardown(&c);
         return -1;
     }
     fprintf(stderr, "  %s: %lld training frames (%d utterances) loaded in %.2f s\n", opts->data_dir,
-            (long long)c.ds.n_frames, c.ds.n_utts, mt_bench_now() - t0);
+            (long long)c.ds.n_frames, c.ds.n_utts, mt_clock_seconds() - t0);
     mt_bench_result *r = &results[0];
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "mlp_speech_data");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- errors */
 static _Thread_local char last_error[1024];
@@ -236,6 +237,14 @@ void mt_set_num_threads(int n)
     openblas_set_num_threads(n);
 }
 int mt_get_num_threads(void) { return omp_get_max_threads(); }
+
+/* ---------------------------------------------------------------- clock */
+double mt_clock_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* ---------------------------------------------------------------- default generator */
 static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -81,6 +81,11 @@ bool mt_get_deterministic(void);
 void mt_set_num_threads(int n);
 int  mt_get_num_threads(void);
 
+/* ---------------------------------------------------------------- clock */
+/* Seconds on the monotonic clock (CLOCK_MONOTONIC): for measuring
+   intervals (steps, epochs, waits), not the time of day. */
+double mt_clock_seconds(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,7 +31,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "models/speech_data/speech_phones.h"
@@ -1140,17 +1139,10 @@ static mt_status sync_corpus(const char *dir)
     return MT_OK;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 mt_status mt_speech_corpus_generate(const mt_speech_corpus_opts *opts, mt_speech_corpus_report *report)
 {
     if (!opts || !opts->out_dir) return mt_set_error(MT_ERR_ARGUMENT, "speech: NULL options or output folder");
-    double t0 = now_seconds();
+    double t0 = mt_clock_seconds();
     mt_mfcc *check = mt_mfcc_new(&opts->mfcc);
     if (!check) return mt_last_status();
     mt_mfcc_free(check);
@@ -1194,7 +1186,7 @@ mt_status mt_speech_corpus_generate(const mt_speech_corpus_opts *opts, mt_speech
             }
         }
         report->feature_dim = mt_mfcc_dim(&opts->mfcc);
-        report->seconds = now_seconds() - t0;
+        report->seconds = mt_clock_seconds() - t0;
     }
     free(tot.engine_phones.items);
     if (jobs <= 1) mt_synth_shutdown();
