@@ -380,8 +380,20 @@ Test(frame_dataset, bad_inputs_give_clear_errors, .init = fd_setup, .fini = fd_t
     cr_assert_eq(mt_npy_save_strings(tp("tr/transcript/a.npy"), 5, unwrapped), MT_OK);
     expect_load_error("tr", 1, "tr/transcript/a.npy", "5 phone strings for 3 frames");
 
-    /* bad options */
+    /* a label outside the classes: the file, the frame and the value */
+    make_split("range", u2, 2, 2, true);
+    int64_t big[3] = { 0, 45, 1 };
+    cr_assert_eq(mt_npy_save(tp("range/labels/b.npy"), mt_from_data(MT_I64, MT_SHAPE(3), big)), MT_OK);
     mt_frame_dataset ds;
+    cr_assert_eq(mt_frame_dataset_load(tp("range"), &(mt_frame_dataset_opts){ .n_classes = 40 }, &ds), MT_ERR_FORMAT);
+    cr_expect(strstr(mt_last_error(), "range/labels/b.npy: label 45 of frame 1 is outside the 40 classes"), "%s",
+              mt_last_error());
+    cr_assert_eq(mt_frame_dataset_load(tp("range"), &(mt_frame_dataset_opts){ .n_classes = 0 }, &ds), MT_OK, "no limit");
+    cr_expect_eq(ds.n_classes, 46);
+    mt_frame_dataset_free(&ds);
+
+    /* bad options */
+    cr_expect_eq(mt_frame_dataset_load(tp("tr"), &(mt_frame_dataset_opts){ .n_classes = -1 }, &ds), MT_ERR_ARGUMENT);
     cr_expect_eq(mt_frame_dataset_load(tp("tr"), &(mt_frame_dataset_opts){ .context = -1 }, &ds), MT_ERR_ARGUMENT);
     cr_expect_eq(mt_frame_dataset_load(NULL, NULL, &ds), MT_ERR_ARGUMENT);
 }

@@ -10,6 +10,8 @@
  *   nn.h         modules
  *   optim.h      optimizers, schedulers, clipping
  *   serialize.h  safetensors checkpoints
+ *   npy.h        NumPy .npy / .npz files
+ *   data.h       datasets and the prefetching batch loader
  */
 #ifndef MYTORCH_H
 #define MYTORCH_H
@@ -24,5 +26,6 @@
 #include "mytorch/optim.h"
 #include "mytorch/serialize.h"
 #include "mytorch/npy.h"
+#include "mytorch/data.h"
 
 #endif

@@ -194,6 +194,7 @@ mt_status mt_frame_dataset_load(const char *split_dir, const mt_frame_dataset_op
     if (!split_dir || !out) return mt_set_error(MT_ERR_ARGUMENT, "frame_dataset_load: NULL %s", split_dir ? "output" : "split_dir");
     mt_frame_dataset_opts o = opts ? *opts : (mt_frame_dataset_opts){ 0 };
     if (o.context < 0) return mt_set_error(MT_ERR_ARGUMENT, "frame_dataset_load: context %d < 0", o.context);
+    if (o.n_classes < 0) return mt_set_error(MT_ERR_ARGUMENT, "frame_dataset_load: n_classes %d < 0", o.n_classes);
     if (o.max_utts < 0) return mt_set_error(MT_ERR_ARGUMENT, "frame_dataset_load: max_utts %lld < 0", (long long)o.max_utts);
 
     char path[PATH_MAX_LEN], dir[PATH_MAX_LEN];
@@ -289,6 +290,13 @@ mt_status mt_frame_dataset_load(const char *split_dir, const mt_frame_dataset_op
             st = src == LABELS_INT ? read_int_labels(path, T, ds.labels + ds.n_frames)
                                    : read_transcript_labels(path, T, ds.labels + ds.n_frames);
             if (st != MT_OK) goto fail;
+            for (int64_t i = 0; o.n_classes > 0 && i < T; i++)
+                if (ds.labels[ds.n_frames + i] >= o.n_classes) {
+                    st = mt_set_error(MT_ERR_FORMAT, "frame_dataset: %s: label %lld of frame %lld is outside the %d classes "
+                                      "[0, %d)", path, (long long)ds.labels[ds.n_frames + i], (long long)i, o.n_classes,
+                                      o.n_classes);
+                    goto fail;
+                }
         }
         ds.n_frames += T;
     }

@@ -12,10 +12,12 @@
  *
  *   window(i) = rows [row(i) - K, row(i) + K], row(i) = the row of frame i.
  *
- * A batch is the only copy: the loader gathers B windows into a [B, (2K+1)*F]
- * float buffer. The loader runs on a background thread that fills the next
- * batches while the model trains on the current one (a ring of buffers), so
- * the training loop never waits on data once warm.
+ * A batch is the only copy: the engine's loader (include/mytorch/data.h)
+ * gathers B windows into a [B, (2K+1)*F] float buffer on its background
+ * thread while the model trains on the current batch (a ring of buffers),
+ * so the training loop never waits on data once warm.
+ * mt_frame_source_dataset is the dataset the loader reads;
+ * mt_frame_loader wraps the two with the frame batch's names.
  *
  * Reads the course layout (docs/speech-data.md): <split>/mfcc/<utt>.npy
  * float32/float64 [T, F], and labels from <split>/labels/<utt>.npy (integer
@@ -48,12 +50,14 @@ typedef struct mt_frame_dataset_opts {
     int context;            /* K (BENCH mlp_speech: 16) */
     int64_t max_utts;       /* read at most this many utterances (0: all) */
     bool require_labels;    /* a split without labels is an error (train/dev) */
+    int n_classes;          /* > 0: every label must lie in [0, n_classes), else an error naming the file */
 } mt_frame_dataset_opts;
 
 /* Reads split_dir (e.g. DIR/train-clean-100). Errors name the file and what
    is wrong: a missing mfcc/ folder, an unreadable .npy, a feature width that
    differs between utterances, a label count that differs from the frame
-   count, a phone string outside [SIL] + the 39 ARPAbet phones. On error
+   count, a phone string outside [SIL] + the 39 ARPAbet phones, a label
+   outside [0, n_classes) (with its file, frame and value). On error
    nothing is allocated and *out is untouched. labels/ is preferred over
    transcript/ when both exist (a generated corpus's transcript/ holds the
    phone sequence, not frame labels). opts NULL: K = 0, every utterance,
@@ -92,6 +96,22 @@ typedef struct mt_frame_masking {
    among the positions where it fits; the same for the time runs. */
 void mt_frame_mask_window(const mt_frame_masking *masking, int context, int feature_dim, uint64_t seed,
                           int64_t epoch, int64_t batch, int64_t row, float *window);
+
+/* ---------------------------------------------------------------- the dataset view */
+/* What the dataset view reads: the frames, the masking (all zero: none), and
+   the frame count when it was made (a change is reported, never read past). */
+typedef struct mt_frame_source {
+    const mt_frame_dataset *ds;
+    mt_frame_masking masking;
+    int64_t n_frames;
+} mt_frame_source;
+
+/* ds as a dataset of the engine's loader (include/mytorch/data.h): item i is
+   frame i; field 0 "x" its window, (2K+1)*F f32, masked with (seed, epoch,
+   batch, row) when masking is set (mt_frame_mask_window); field 1 "y" its
+   label (i64), present when ds has labels. Fills *src, which the dataset
+   reads and which (with ds) must outlive every loader made from it. */
+mt_dataset mt_frame_source_dataset(mt_frame_source *src, const mt_frame_dataset *ds, const mt_frame_masking *masking);
 
 /* ---------------------------------------------------------------- the loader */
 typedef struct mt_frame_loader_opts {
