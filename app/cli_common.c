@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,3 +125,36 @@ int mt_cli_parse(const mt_cli_command *cmd, int argc, char **argv, const char **
     if (n_positional) *n_positional = np;
     return MT_CLI_OK;
 }
+
+/* ---------------------------------------------------------------- Ctrl-C during training */
+/* Set by SIGINT: the trainer finishes its step, saves last.safetensors and
+   returns. SA_RESETHAND makes a second Ctrl-C end the program at once. */
+static volatile sig_atomic_t interrupted;
+static struct sigaction previous_sigint;
+static bool sigint_caught;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+volatile sig_atomic_t *mt_cli_catch_sigint(void)
+{
+    interrupted = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = (int)SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigint_caught = sigaction(SIGINT, &sa, &previous_sigint) == 0;
+    return &interrupted;
+}
+
+void mt_cli_release_sigint(void)
+{
+    if (sigint_caught) sigaction(SIGINT, &previous_sigint, NULL);
+    sigint_caught = false;
+}
+
+bool mt_cli_interrupted(void) { return interrupted != 0; }

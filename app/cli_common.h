@@ -9,6 +9,7 @@
 #ifndef MT_MODELS_CLI_COMMON_H
 #define MT_MODELS_CLI_COMMON_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,6 +43,16 @@ int mt_cli_parse(const mt_cli_command *cmd, int argc, char **argv, const char **
 void mt_cli_print_help(const mt_cli_command *cmd);
 /* Prints "<path>: <message>" and a pointer to --help on stderr; returns MT_CLI_USAGE. */
 int mt_cli_usage_error(const mt_cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Ctrl-C during a training command (every `mytorch train <task>`): from
+   catch until release, SIGINT sets the returned flag, which the trainer
+   watches (mt_train_opts.stop_flag: it finishes the step, saves
+   last.safetensors and returns stopped); a second Ctrl-C ends the program
+   at once. interrupted: whether it came. Exit with MT_CLI_INTERRUPTED then. */
+enum { MT_CLI_INTERRUPTED = 130 };   /* the shell's code for a program ended by SIGINT */
+volatile sig_atomic_t *mt_cli_catch_sigint(void);
+void mt_cli_release_sigint(void);
+bool mt_cli_interrupted(void);
 
 /* Subcommands: argv[0] is the first word after the subcommand's name. */
 int mt_cli_train(int argc, char **argv);

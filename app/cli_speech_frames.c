@@ -5,7 +5,6 @@
  */
 #include "app/cli_speech_frames.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +14,6 @@
 #include "models/speech_data/speech_phones.h"
 
 /* ---------------------------------------------------------------- train */
-/* Set by SIGINT: the task finishes its step, saves last.safetensors and
-   returns. SA_RESETHAND makes a second Ctrl-C end the program at once. */
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
 static const char train_description[] =
     "Frame-level phoneme classification (docs/speech-frames.md). Every 10 ms frame of every\n"
     "utterance of DIR/train-clean-100 is an example: its MFCC row with K frames of context on\n"
@@ -57,6 +46,7 @@ int mt_cli_train_speech_frames(int argc, char **argv)
         { "batch",            MT_CLI_INT,    &o.batch_size,       2, 1e7,   "B",    "frames per batch (default 1024)" },
         { "lr",               MT_CLI_DOUBLE, &o.lr,               1e-12, 10, "LR",  "AdamW learning rate (default 0.001)" },
         { "weight-decay",     MT_CLI_DOUBLE, &o.weight_decay,     0, 10,    "WD",   "AdamW decoupled weight decay (default 0.01)" },
+        { "clip-grad-norm",   MT_CLI_DOUBLE, &o.clip_grad_norm,   0, 1e6,   "N",    "clip the gradients' total norm to N before each update (default 0: off)" },
         { "label-smoothing",  MT_CLI_DOUBLE, &o.label_smoothing,  0, 0.99,  "E",    "cross-entropy label smoothing (default 0)" },
         { "schedule",         MT_CLI_STRING, &schedule,           1, 0,     "NAME", "cosine (warm-up, then cosine to lr/100; default), plateau or none" },
         { "warmup",           MT_CLI_DOUBLE, &o.warmup,           0, 1,     "FRAC", "cosine: warm-up steps as a fraction of all steps (default 0.05)" },
@@ -90,10 +80,7 @@ int mt_cli_train_speech_frames(int argc, char **argv)
         return mt_cli_usage_error(&cmd, "--model is mlp or linear, got '%s'", model);
     o.linear = strcmp(model, "linear") == 0;
     if (hidden && mt_speech_frames_parse_hidden(hidden, &o) != MT_OK) return mt_cli_usage_error(&cmd, "%s", mt_last_error());
-    if (strcmp(schedule, "cosine") == 0) o.schedule = MT_SPEECH_SCHEDULE_COSINE;
-    else if (strcmp(schedule, "plateau") == 0) o.schedule = MT_SPEECH_SCHEDULE_PLATEAU;
-    else if (strcmp(schedule, "none") == 0) o.schedule = MT_SPEECH_SCHEDULE_NONE;
-    else return mt_cli_usage_error(&cmd, "--schedule is cosine, plateau or none, got '%s'", schedule);
+    if (!mt_train_schedule_from_name(schedule, &o.schedule)) return mt_cli_usage_error(&cmd, "--schedule is cosine, plateau or none, got '%s'", schedule);
     mt_device dev;
     if (o.device && mt_device_from_string(o.device, &dev) != MT_OK)
         return mt_cli_usage_error(&cmd, "'%s' is not a device (cpu, cuda, cuda:N, cuda-emu)", o.device);
@@ -102,17 +89,10 @@ int mt_cli_train_speech_frames(int argc, char **argv)
     o.stop_after = (int64_t)stop_after;
     o.skip_test = no_test;
     o.progress = quiet ? NULL : stderr;
-    o.stop_flag = &interrupted;
-
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = (int)SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    bool handler = sigaction(SIGINT, &sa, &old_sa) == 0;
+    o.stop_flag = mt_cli_catch_sigint();
     mt_speech_frames_report r;
     mt_status st = mt_speech_frames_train(&o, &r);
-    if (handler) sigaction(SIGINT, &old_sa, NULL);
+    mt_cli_release_sigint();
     if (st != MT_OK) {
         fprintf(stderr, "mytorch train: %s\n", mt_last_error());   /* the message starts with "speech-frames:" */
         return MT_CLI_FAIL;
@@ -125,8 +105,8 @@ int mt_cli_train_speech_frames(int argc, char **argv)
     if (r.stopped) {
         printf("speech-frames: stopped%s; the state is in %s/last.safetensors; continue with\n"
                "  mytorch train speech-frames --data %s --run %s --resume\n",
-               interrupted ? " by Ctrl-C" : "", o.run_dir, o.data_dir, o.run_dir);
-        return interrupted ? 130 : MT_CLI_OK;   /* 130: the shell's code for an interrupted program */
+               mt_cli_interrupted() ? " by Ctrl-C" : "", o.run_dir, o.data_dir, o.run_dir);
+        return mt_cli_interrupted() ? MT_CLI_INTERRUPTED : MT_CLI_OK;
     }
     const char *maj = mt_speech_phone_name(r.majority_class);
     printf("speech-frames: dev-clean   frame accuracy %6.2f%%  loss %.4f  (%lld frames; majority class %s: %.2f%%)\n",

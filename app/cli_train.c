@@ -27,6 +27,7 @@ int mt_cli_train(int argc, char **argv)
     mt_spirals_opts so = { .epochs = 200, .seed = 0, .hidden = 64, .lr = 1e-2, .batch_size = 64 };
     const char *device = NULL;
     bool quiet = false;
+    uint64_t save_every = 0, stop_after = 0;
     const mt_cli_option options[] = {
         { "epochs", MT_CLI_INT,    &so.epochs,     1, 1e7, "N",  "passes over the training set (default 200)" },
         { "seed",   MT_CLI_U64,    &so.seed,       1, 0,   "S",  "seed of the data, the initial weights and the shuffling (default 0)" },
@@ -34,6 +35,10 @@ int mt_cli_train(int argc, char **argv)
         { "lr",     MT_CLI_DOUBLE, &so.lr,         1e-12, 10, "LR", "AdamW learning rate (default 0.01)" },
         { "batch",  MT_CLI_INT,    &so.batch_size, 1, 1e7, "B",  "minibatch size (default 64)" },
         { "device", MT_CLI_STRING, &device,        1, 0,   "DEV", "device: cpu, cuda, cuda:N or cuda-emu (default: MYTORCH_DEVICE, else cuda where a GPU is usable, else cpu)" },
+        { "run",    MT_CLI_STRING, &so.run_dir,    1, 0,   "DIR", "run folder: metrics.jsonl, last/best checkpoints (default: none, nothing written)" },
+        { "resume", MT_CLI_STRING, &so.resume,     1, 0,   "CKPT", "continue from CKPT, or 'auto': from RUN/last.safetensors when it exists" },
+        { "save-every", MT_CLI_U64, &save_every,   1, 0,   "N",  "also save RUN/last.safetensors every N steps" },
+        { "stop-after", MT_CLI_U64, &stop_after,   1, 0,   "N",  "stop, saving RUN/last.safetensors, once the step count reaches N" },
         { "quiet",  MT_CLI_FLAG,   &quiet,         1, 0,   NULL, "no progress bar" },
         { NULL, 0, NULL, 0, 0, NULL, NULL },
     };
@@ -52,10 +57,20 @@ int mt_cli_train(int argc, char **argv)
 
     so.progress = quiet ? NULL : stderr;
     so.device = device;
+    so.save_every = (int64_t)save_every;
+    so.stop_after = (int64_t)stop_after;
+    so.stop_flag = mt_cli_catch_sigint();
     mt_spirals_report r;
-    if (mt_spirals_train(&so, &r) != MT_OK) {
+    mt_status st = mt_spirals_train(&so, &r);
+    mt_cli_release_sigint();
+    if (st != MT_OK) {
         fprintf(stderr, "mytorch train spirals: %s\n", mt_last_error());
         return MT_CLI_FAIL;
+    }
+    if (r.stopped) {
+        printf("spirals: stopped after %lld steps%s%s%s\n", (long long)r.steps, mt_cli_interrupted() ? " by Ctrl-C" : "",
+               so.run_dir ? "; continue with --resume, the state is in " : "", so.run_dir ? so.run_dir : "");
+        return mt_cli_interrupted() ? MT_CLI_INTERRUPTED : MT_CLI_OK;
     }
     char where[32];
     if (r.device.type == MT_DEVICE_CUDA) snprintf(where, sizeof where, "cuda:%d", r.device.index);
@@ -63,6 +78,6 @@ int mt_cli_train(int argc, char **argv)
     printf("spirals: train accuracy %.2f%%, held-out accuracy %.2f%% (seed %llu), final loss %.4f, "
            "%d epochs, %lld steps, %lld parameters, %.2f s on %s\n",
            100 * r.train_accuracy, 100 * r.test_accuracy, (unsigned long long)(so.seed + 1), r.final_loss,
-           so.epochs, (long long)r.steps, (long long)r.parameters, r.seconds, where);
+           r.epochs, (long long)r.steps, (long long)r.parameters, r.seconds, where);
     return MT_CLI_OK;
 }

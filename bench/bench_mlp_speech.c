@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mytorch/cuda.h"
+#include "models/speech_frames/speech_frames_model.h"
 
 enum { BATCH = 1024, INPUT = 495, CLASSES = 43 };
 /* The Linear layers' (in, out). */
@@ -73,11 +74,10 @@ static mt_status setup(mlp_ctx *c, uint64_t seed, mt_device device)
 mt_status mt_bench_mlp_speech_model(mt_device device, mt_module **net, mt_optimizer **opt)
 {
     *opt = NULL;
-    *net = mt_nn_sequential(
-        mt_nn_linear(INPUT, 1024, true), mt_nn_batch_norm1d(1024, MT_BN_DEFAULTS), mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
-        mt_nn_linear(1024, 1024, true),  mt_nn_batch_norm1d(1024, MT_BN_DEFAULTS), mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
-        mt_nn_linear(1024, 512, true),   mt_nn_batch_norm1d(512, MT_BN_DEFAULTS),  mt_nn_gelu(MT_GELU_ERF), mt_nn_dropout(0.2),
-        mt_nn_linear(512, CLASSES, true));
+    /* the task's model builder (models/speech_frames/speech_frames_model.h), BENCH's widths and 43 classes */
+    static const int hidden[] = { 1024, 1024, 512 };
+    *net = mt_speech_frames_mlp(&(mt_speech_mlp_opts){ .inputs = INPUT, .n_hidden = 3, .hidden = hidden,
+                                                        .classes = CLASSES, .dropout = 0.2 });
     if (!*net) return mt_last_status();
     mt_status st = mt_module_to(*net, device);
     if (st != MT_OK) return st;

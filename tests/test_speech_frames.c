@@ -241,7 +241,7 @@ Test(speech_frames, resume_at_epoch_boundary_is_bitwise_equal, .init = sf_setup,
 {
     const char *data = make_corpus("data", F);
     mt_speech_frames_opts o = small_opts(data, tmp_path("full"));
-    o.schedule = MT_SPEECH_SCHEDULE_PLATEAU;   /* its state is replayed from the dev history */
+    o.schedule = MT_SCHEDULE_PLATEAU;   /* its state is replayed from the dev history */
     o.plateau_patience = 0;
     mt_speech_frames_report full, part;
     cr_assert_eq(mt_speech_frames_train(&o, &full), MT_OK, "%s", mt_last_error());
@@ -404,6 +404,124 @@ Test(speech_frames, bad_inputs_give_clear_errors, .init = sf_setup, .fini = sf_t
     cr_expect_neq(mt_speech_frames_parse_hidden("12,x", &o), MT_OK);
     cr_expect_eq(mt_speech_frames_parse_hidden("12,7", &o), MT_OK);
     cr_expect(o.n_hidden == 2 && o.hidden[0] == 12 && o.hidden[1] == 7);
+}
+
+static bool path_exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+/* Overwrites tmp_dir/<rel> (an MFCC file) with NaN features of the same shape. */
+static void poison_mfcc(const char *rel)
+{
+    mt_tensor *t = mt_npy_load(tmp_path(rel));
+    cr_assert_not_null(t, "%s", mt_last_error());
+    mt_tensor *nan = mt_full(MT_F32, t->ndim, t->shape, NAN);
+    cr_assert_eq(mt_npy_save(tmp_path(rel), nan), MT_OK, "%s", mt_last_error());
+    mt_free(t);
+    mt_free(nan);
+}
+
+Test(speech_frames, a_nan_in_the_data_stops_the_run_and_keeps_the_checkpoints, .init = sf_setup, .fini = sf_teardown)
+{
+    const char *data = make_corpus("data", F);
+    mt_speech_frames_opts o = small_opts(data, tmp_path("run"));
+    o.epochs = 1;
+    o.skip_test = true;
+    mt_speech_frames_report r;
+    cr_assert_eq(mt_speech_frames_train(&o, &r), MT_OK, "%s", mt_last_error());
+    char *last = read_text(tmp_path("run/last.safetensors")), *best = read_text(tmp_path("run/best.safetensors"));
+    struct stat sb;
+    cr_assert_eq(stat(tmp_path("run/last.safetensors"), &sb), 0);
+    const size_t n_last = (size_t)sb.st_size;
+    char *metrics = read_text(tmp_path("run/metrics.jsonl"));
+
+    /* an utterance turns NaN: the resumed run (the checkpoint's statistics) meets it in a batch */
+    poison_mfcc("data/train-clean-100/mfcc/0001-000004.npy");
+    o.resume = "auto";
+    o.epochs = 3;
+    o.save_every = 1;
+    cr_assert_eq(mt_speech_frames_train(&o, &r), MT_ERR_STATE);
+    const char *msg = mt_last_error();
+    cr_expect(strstr(msg, "speech-frames: step "), "%s", msg);
+    cr_expect(strstr(msg, "(epoch 2, batch "), "%s", msg);
+    cr_expect(strstr(msg, "the loss is NaN"), "%s", msg);
+    /* best.safetensors and the metrics are the first epoch's; last.safetensors is a finite state */
+    char *best2 = read_text(tmp_path("run/best.safetensors")), *metrics2 = read_text(tmp_path("run/metrics.jsonl"));
+    cr_assert_eq(stat(tmp_path("run/best.safetensors"), &sb), 0);
+    cr_expect(memcmp(best, best2, (size_t)sb.st_size) == 0, "best.safetensors was overwritten");
+    cr_expect_str_eq(metrics2, metrics);
+    if (strstr(msg, "resumed from")) {
+        char *last2 = read_text(tmp_path("run/last.safetensors"));
+        cr_expect(memcmp(last, last2, n_last) == 0, "last.safetensors was overwritten");
+        free(last2);
+    }
+    mt_speech_frames_eval_opts eo = { .checkpoint = tmp_path("run/last.safetensors"), .data_dir = data, .split = "dev-clean",
+                                      .device = "cpu" };
+    mt_speech_frames_eval_report er;
+    cr_assert_eq(mt_speech_frames_eval(&eo, &er), MT_OK, "%s", mt_last_error());
+    cr_expect(isfinite(er.loss) && er.accuracy > 0.2, "the kept checkpoint evaluates to loss %g, accuracy %g", er.loss, er.accuracy);
+    mt_speech_frames_eval_report_free(&er);
+    free(last); free(best); free(best2); free(metrics); free(metrics2);
+
+    /* a fresh run on that data: stopped at its first step, and no run folder is left */
+    o = small_opts(data, tmp_path("fresh"));
+    cr_assert_eq(mt_speech_frames_train(&o, &r), MT_ERR_STATE);
+    cr_expect(strstr(mt_last_error(), "step 1 (epoch 1, batch 1 of "), "%s", mt_last_error());
+    cr_expect(!path_exists(tmp_path("fresh")), "the failed run left its folder");
+}
+
+Test(speech_frames, labels_and_paths_are_named_in_errors, .init = sf_setup, .fini = sf_teardown)
+{
+    const char *data = make_corpus("data", F);
+    mt_speech_frames_report r;
+
+    /* a label outside the 40 phones: its file, frame and value; no run folder */
+    int64_t *bad = malloc(60 * sizeof *bad);
+    for (int i = 0; i < 60; i++) bad[i] = i == 7 ? 41 : 0;
+    mt_tensor *t = mt_npy_load(tmp_path("data/dev-clean/labels/0002-000002.npy"));
+    cr_assert_not_null(t);
+    mt_tensor *l = mt_from_data(MT_I64, MT_SHAPE(t->shape[0]), bad);
+    cr_assert_eq(mt_npy_save(tmp_path("data/dev-clean/labels/0002-000002.npy"), l), MT_OK);
+    mt_free(t);
+    mt_free(l);
+    free(bad);
+    mt_speech_frames_opts o = small_opts(data, tmp_path("run"));
+    cr_assert_neq(mt_speech_frames_train(&o, &r), MT_OK);
+    cr_expect(strstr(mt_last_error(), "dev-clean/labels/0002-000002.npy: label 41 of frame 7 is outside the 40 classes"), "%s",
+              mt_last_error());
+    cr_expect(!path_exists(tmp_path("run")), "the failed run left its folder");
+
+    /* a file for the data folder, a folder for the checkpoint, a file for the run folder */
+    FILE *f = fopen(tmp_path("file"), "w");
+    cr_assert_not_null(f);
+    fputs("x\n", f);
+    fclose(f);
+    o = small_opts(tmp_path("file"), tmp_path("run"));
+    cr_assert_neq(mt_speech_frames_train(&o, &r), MT_OK);
+    cr_expect(strstr(mt_last_error(), "is a file, not a folder"), "%s", mt_last_error());
+    cr_expect(!strstr(mt_last_error(), "not found"), "%s", mt_last_error());
+    o = small_opts(data, tmp_path("run"));
+    o.resume = tmp_dir;
+    cr_assert_neq(mt_speech_frames_train(&o, &r), MT_OK);
+    cr_expect(strstr(mt_last_error(), "is a folder, not a file"), "%s", mt_last_error());
+    mt_speech_frames_eval_opts eo = { .checkpoint = tmp_dir, .data_dir = data, .split = "dev-clean" };
+    mt_speech_frames_eval_report er;
+    cr_assert_neq(mt_speech_frames_eval(&eo, &er), MT_OK);
+    cr_expect(strstr(mt_last_error(), "is a folder, not a file"), "%s", mt_last_error());
+    o = small_opts(data, tmp_path("file"));
+    cr_assert_neq(mt_speech_frames_train(&o, &r), MT_OK);
+    cr_expect(strstr(mt_last_error(), "run folder"), "%s", mt_last_error());
+    cr_expect(strstr(mt_last_error(), "is a file, not a folder"), "%s", mt_last_error());
+    /* a file where a split should be */
+    mt_test_remove_tree(tmp_path("data/dev-clean"));
+    f = fopen(tmp_path("data/dev-clean"), "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    o = small_opts(data, tmp_path("run"));
+    cr_assert_neq(mt_speech_frames_train(&o, &r), MT_OK);
+    cr_expect(strstr(mt_last_error(), "dev-clean' is a file, not a folder"), "%s", mt_last_error());
 }
 
 /* On a device (cuda-emu always where it is built, cuda where a GPU is): the

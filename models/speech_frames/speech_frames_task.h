@@ -14,14 +14,16 @@
  * the training split; both are buffers of the model ("input_mean",
  * "input_std"), so every checkpoint carries them.
  *
- * A run folder holds last.safetensors (every epoch, and every save_every
- * steps), best.safetensors (best dev accuracy) and metrics.jsonl (one JSON
- * object per epoch). A checkpoint is a mt_checkpoint_load-compatible file
- * ("model.*", "optim.*", metadata "optim.lr") whose metadata also holds the
- * run's settings and position (epoch, step, scheduler history, dropout
- * generator), so that eval, predict and resume need nothing else; a
- * resumed run ends with bitwise the same weights as an uninterrupted one
- * (same device and thread count).
+ * Training goes through the shared trainer (models/common/trainer.h,
+ * docs/training.md): a run folder holds last.safetensors (every epoch, and
+ * every save_every steps), best.safetensors (best dev accuracy) and
+ * metrics.jsonl (one JSON object per epoch). A checkpoint is a
+ * mt_checkpoint_load_meta file ("model.*", "optim.*") whose metadata holds
+ * the task's settings (the model's shape, masking, max_utts), the run's
+ * (epochs, batch, AdamW, schedule, seed) and its position (epoch, step,
+ * scheduler history, dropout generator), so that eval, predict and resume
+ * need nothing else; a resumed run ends with bitwise the same weights as an
+ * uninterrupted one (same device and thread count).
  */
 #ifndef MT_MODELS_SPEECH_FRAMES_TASK_H
 #define MT_MODELS_SPEECH_FRAMES_TASK_H
@@ -30,14 +32,9 @@
 #include <stdio.h>
 
 #include "mytorch/mytorch.h"
+#include "models/common/trainer.h"
 
 enum { MT_SPEECH_FRAMES_MAX_HIDDEN = 16 };
-
-typedef enum mt_speech_schedule {
-    MT_SPEECH_SCHEDULE_COSINE,    /* linear warm-up, then cosine decay to lr/100, stepped every batch */
-    MT_SPEECH_SCHEDULE_PLATEAU,   /* ReduceLROnPlateau on dev accuracy, stepped every epoch */
-    MT_SPEECH_SCHEDULE_NONE,
-} mt_speech_schedule;
 
 typedef struct mt_speech_frames_opts {
     const char *data_dir;        /* corpus root: train-clean-100/, dev-clean/, test-clean/ */
@@ -57,10 +54,11 @@ typedef struct mt_speech_frames_opts {
     int batch_size;
     double lr, weight_decay;     /* AdamW */
     double label_smoothing;
-    mt_speech_schedule schedule;
+    mt_train_schedule schedule;  /* cosine (warm-up, then to lr/100; every step), plateau (on dev accuracy; every epoch), none */
     double warmup;               /* cosine: warm-up steps as a fraction of all steps */
     double plateau_factor;       /* plateau: lr *= factor ... */
     int plateau_patience;        /* ... after this many epochs without a better dev accuracy */
+    double clip_grad_norm;       /* > 0: clip the gradients' total norm to it (0: off) */
     int freq_mask, time_mask;    /* loader masking: one band of up to N coefficients / one run of up to N frames; 0: off */
     uint64_t seed;               /* initial weights, shuffling, masks, dropout */
     int64_t max_utts;            /* read at most this many utterances of each split (0: all) */
