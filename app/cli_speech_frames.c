@@ -59,6 +59,7 @@ int mt_cli_train_speech_frames(int argc, char **argv)
         { "save-every",       MT_CLI_U64,    &save_every,         1, 0,     "N",    "also save RUN/last.safetensors every N steps (default: epoch ends only)" },
         { "stop-after",       MT_CLI_U64,    &stop_after,         1, 0,     "N",    "stop, saving RUN/last.safetensors, once the global step count reaches N" },
         { "device",           MT_CLI_STRING, &o.device,           1, 0,     "DEV",  "cpu, cuda, cuda:N or cuda-emu (default: MYTORCH_DEVICE, else cuda where usable, else cpu)" },
+        { "prefetch",         MT_CLI_INT,    &o.prefetch,         -1, 64,   "N",    "batches the loader's thread prepares ahead (default 0: 2; -1: no thread)" },
         { "no-test",          MT_CLI_FLAG,   &no_test,            1, 0,     NULL,   "do not evaluate on test-clean at the end" },
         { "quiet",            MT_CLI_FLAG,   &quiet,              1, 0,     NULL,   "no progress bar" },
         { NULL, 0, NULL, 0, 0, NULL, NULL },

@@ -17,18 +17,10 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "models/speech_data/speech_corpus.h"
 #include "models/speech_frames/speech_frames_task.h"
 #include "models/speech_data/speech_phones.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Every utterance of root/split: its labels/<utt>.npy has one int64 label in
    [0, 40) per row of mfcc/<utt>.npy. Returns the number of frames. */
@@ -73,14 +65,14 @@ Test(speech_tiny_corpus, generated_corpus_trains_far_above_majority, .init = mt_
     snprintf(data, sizeof data, "%s/data", root);
     snprintf(run, sizeof run, "%s/run", root);
 
-    double t0 = now_s();
+    double t0 = mt_clock_seconds();
     mt_speech_corpus_opts co = { .out_dir = data, .size = MT_SPEECH_TINY, .seed = 1, .jobs = 2 };
     co.mfcc = mt_mfcc_default();
     mt_speech_corpus_report cr;
     mt_status s = mt_speech_corpus_generate(&co, &cr);
     if (s != MT_OK) mt_test_remove_tree(root);
     cr_assert_eq(s, MT_OK, "%s", mt_last_error());
-    double t_gen = now_s() - t0;
+    double t_gen = mt_clock_seconds() - t0;
 
     mt_speech_size_spec spec = mt_speech_size_spec_of(MT_SPEECH_TINY);
     for (int i = 0; i < MT_SPEECH_N_SPLITS; i++) {
@@ -90,7 +82,7 @@ Test(speech_tiny_corpus, generated_corpus_trains_far_above_majority, .init = mt_
     }
 
     /* a small MLP: K 8 (17 x 15 = 255 inputs), 256-256, batch 128, 8 epochs */
-    t0 = now_s();
+    t0 = mt_clock_seconds();
     mt_speech_frames_opts o = mt_speech_frames_defaults();
     o.data_dir = data;
     o.run_dir = run;
@@ -107,7 +99,7 @@ Test(speech_tiny_corpus, generated_corpus_trains_far_above_majority, .init = mt_
     s = mt_speech_frames_train(&o, &r);
     if (s != MT_OK) mt_test_remove_tree(root);
     cr_assert_eq(s, MT_OK, "%s", mt_last_error());
-    double t_train = now_s() - t0;
+    double t_train = mt_clock_seconds() - t0;
     cr_log_info("tiny corpus: generated in %.2f s (%lld/%lld/%lld frames); trained %d epochs (%lld steps) in %.2f s: "
                 "train acc %.3f, dev acc %.3f (majority %s %.3f), test acc %.3f (majority %.3f)",
                 t_gen, (long long)cr.frames[0], (long long)cr.frames[1], (long long)cr.frames[2], r.epochs_done,

@@ -587,7 +587,6 @@ mt_status mt_train(const mt_task *task, const mt_train_opts *opts, mt_train_repo
         double train_s_epoch = 0;
         int64_t session_epoch_samples = 0;
         if ((st = mt_loader_start(t.loader, s->epoch, s->epoch_step)) != MT_OK) break;
-        bool first_draw = true;
         mt_batch b;
         for (;;) {
             const double t_step = mt_clock_seconds();
@@ -649,8 +648,7 @@ mt_status mt_train(const mt_task *task, const mt_train_opts *opts, mt_train_repo
                     line.values[i] = s->sums[i] / (double)s->samples;
                     line.percent[i] = k->train_metrics[i].percent;
                 }
-                mt_progress_draw(&bar, &line, first_draw);
-                first_draw = false;
+                mt_progress_draw(&bar, &line, false);   /* the run's first draw is always due */
             }
             stop = (opts->stop_after > 0 && s->global_step >= opts->stop_after) || (opts->stop_flag && *opts->stop_flag);
             const bool mid_epoch = s->epoch_step < t.batches;
