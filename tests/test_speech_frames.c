@@ -478,10 +478,10 @@ Test(speech_frames, labels_and_paths_are_named_in_errors, .init = sf_setup, .fin
     mt_speech_frames_report r;
 
     /* a label outside the 40 phones: its file, frame and value; no run folder */
-    int64_t *bad = malloc(60 * sizeof *bad);
-    for (int i = 0; i < 60; i++) bad[i] = i == 7 ? 41 : 0;
     mt_tensor *t = mt_npy_load(tmp_path("data/dev-clean/labels/0002-000002.npy"));
     cr_assert_not_null(t);
+    int64_t *bad = malloc((size_t)t->shape[0] * sizeof *bad);
+    for (int64_t i = 0; i < t->shape[0]; i++) bad[i] = i == 7 ? 41 : 0;
     mt_tensor *l = mt_from_data(MT_I64, MT_SHAPE(t->shape[0]), bad);
     cr_assert_eq(mt_npy_save(tmp_path("data/dev-clean/labels/0002-000002.npy"), l), MT_OK);
     mt_free(t);
