@@ -542,6 +542,8 @@ static mt_status setup(trainer *t, const mt_train_opts *opts, mt_train_report *r
     /* 4. The run folder: now that nothing of the setup can fail any more. */
     if (o->run_dir) {
         if ((st = make_run_dir(t)) != MT_OK) return st;
+        /* what writers killed before their rename left there (never a live writer's) */
+        if ((st = mt_clean_stale_temp_files(o->run_dir, NULL)) != MT_OK) return st;
         if (resume && (st = trim_metrics(t, t->s.epoch)) != MT_OK) return st;
         t->metrics_started = resume != NULL;
     }
