@@ -32,7 +32,7 @@ int mt_cli_train_speech_frames(int argc, char **argv)
     mt_speech_frames_opts o = mt_speech_frames_defaults();
     o.epochs = 0;   /* 0: 10 on a fresh run, the checkpoint's on resume */
     const char *model = "mlp", *hidden = NULL, *schedule = "cosine";
-    bool quiet = false, no_test = false;
+    bool quiet = false, no_test = false, detect_anomaly = false;
     uint64_t save_every = 0, stop_after = 0, max_utts = 0;
     const mt_cli_option options[] = {
         { "data",             MT_CLI_STRING, &o.data_dir,         1, 0,     "DIR",  "corpus root with train-clean-100/, dev-clean/, test-clean/ (required)" },
@@ -62,6 +62,7 @@ int mt_cli_train_speech_frames(int argc, char **argv)
         { "prefetch",         MT_CLI_INT,    &o.prefetch,         -1, 64,   "N",    "batches the loader's thread prepares ahead (default 0: 2; -1: no thread)" },
         { "no-test",          MT_CLI_FLAG,   &no_test,            1, 0,     NULL,   "do not evaluate on test-clean at the end" },
         { "quiet",            MT_CLI_FLAG,   &quiet,              1, 0,     NULL,   "no progress bar" },
+        { "detect-anomaly",   MT_CLI_FLAG,   &detect_anomaly,     1, 0,     NULL,   "name the first op that makes a NaN or infinity (slow: for debugging)" },
         { NULL, 0, NULL, 0, 0, NULL, NULL },
     };
     const mt_cli_command cmd = { "mytorch train speech-frames", "--data DIR [options]", train_description, options, 0, 0, NULL };
@@ -90,6 +91,7 @@ int mt_cli_train_speech_frames(int argc, char **argv)
     o.stop_after = (int64_t)stop_after;
     o.skip_test = no_test;
     o.progress = quiet ? NULL : stderr;
+    o.detect_anomaly = detect_anomaly;
     o.stop_flag = mt_cli_catch_sigint();
     mt_speech_frames_report r;
     mt_status st = mt_speech_frames_train(&o, &r);

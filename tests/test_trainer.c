@@ -295,6 +295,20 @@ Test(trainer, the_stop_flag_saves_and_returns, .init = tr_setup, .fini = tr_tear
     cr_expect(rep.finished && rep.resumed && rep.steps == 48 && rep.session_steps == 47);
 }
 
+/* --detect-anomaly: the run stops at the first op that makes the NaN, named */
+Test(trainer, detect_anomaly_names_the_op, .init = tr_setup, .fini = tr_teardown)
+{
+    toy_run r;
+    toy_init(&r, tp("run"));
+    r.train_toy.nan_epoch = 0;
+    r.train_toy.nan_batch = 2;
+    r.opts.detect_anomaly = true;
+    mt_train_report rep;
+    cr_assert_neq(mt_train(&r.task, &r.opts, &rep, NULL), MT_OK);
+    cr_expect(strstr(mt_last_error(), "detect_anomaly: ") != NULL, "%s", mt_last_error());
+    cr_expect(!mt_is_anomaly_enabled(), "the run restores the mode");
+}
+
 Test(trainer, a_non_finite_loss_stops_the_run_and_keeps_the_checkpoints, .init = tr_setup, .fini = tr_teardown)
 {
     /* a good first epoch, then a NaN in the data */

@@ -551,7 +551,7 @@ static mt_status setup(trainer *t, const mt_train_opts *opts, mt_train_report *r
 }
 
 /* ---------------------------------------------------------------- training */
-mt_status mt_train(const mt_task *task, const mt_train_opts *opts, mt_train_report *report, mt_module **net_out)
+static mt_status train(const mt_task *task, const mt_train_opts *opts, mt_train_report *report, mt_module **net_out)
 {
     if (net_out) *net_out = NULL;
     if (!task || !opts || !report) return mt_set_error(MT_ERR_ARGUMENT, "train: NULL task, options or report");
@@ -738,5 +738,13 @@ done:
     if (st != MT_OK) unmake_run_dir(&t);
     free(resume);
     trainer_free(&t);
+    return st;
+}
+
+mt_status mt_train(const mt_task *task, const mt_train_opts *opts, mt_train_report *report, mt_module **net_out)
+{
+    bool anomaly = opts && opts->detect_anomaly, prev = anomaly ? mt_set_detect_anomaly(true) : false;
+    mt_status st = train(task, opts, report, net_out);
+    if (anomaly) mt_set_detect_anomaly(prev);
     return st;
 }

@@ -112,6 +112,7 @@ typedef struct mt_train_opts {
     volatile sig_atomic_t *stop_flag;   /* set nonzero (SIGINT): finish the step, save, return stopped */
     const char *device;              /* "cpu", "cuda", "cuda:N", "cuda-emu"; NULL: mt_default_device() */
     int prefetch;                    /* the loaders' batches made ahead (0: their default) */
+    bool detect_anomaly;             /* mt_set_detect_anomaly for the run: the first op making a NaN is named */
     FILE *progress;                  /* the bar and the epoch lines, or NULL */
     int log_every;                   /* an epoch line every N epochs, and the last (0 or 1: every epoch) */
 } mt_train_opts;

@@ -448,6 +448,7 @@ mt_status mt_speech_frames_train(const mt_speech_frames_opts *opts, mt_speech_fr
     to.stop_flag = opts->stop_flag;
     to.device = opts->device;
     to.prefetch = opts->prefetch;
+    to.detect_anomaly = opts->detect_anomaly;
     to.progress = opts->progress;
     mt_train_report tr;
     st = mt_train(&task, &to, &tr, &net);

@@ -70,6 +70,7 @@ typedef struct mt_speech_frames_opts {
     const char *device;          /* "cpu", "cuda", "cuda:N", "cuda-emu"; NULL: mt_default_device() */
     bool skip_test;              /* do not evaluate on test-clean at the end */
     int prefetch;                /* loader batches prepared ahead (0: the loader's default) */
+    bool detect_anomaly;         /* name the first op that makes a NaN or infinity (slow; mt_set_detect_anomaly) */
     FILE *progress;              /* progress bar and per-epoch lines, or NULL */
 } mt_speech_frames_opts;
 
