@@ -210,6 +210,17 @@ mt_status mt_node_commit_n(mt_node *node, int n, mt_tensor **outs)
     return MT_OK;
 }
 
+mt_status mt_node_commit_to(mt_node *node, int n, mt_tensor **outs, mt_tensor **const *dest)
+{
+    mt_status st = mt_node_commit_n(node, n, outs);
+    if (st != MT_OK) return st;
+    for (int k = 0; k < n; k++) {
+        if (dest[k]) *dest[k] = outs[k];
+        else mt_free(outs[k]);
+    }
+    return MT_OK;
+}
+
 mt_tensor *mt_node_commit(mt_node *node, mt_tensor *out)
 {
     if (!node) return out;

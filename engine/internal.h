@@ -124,6 +124,10 @@ mt_tensor *mt_node_commit(mt_node *node, mt_tensor *out);
    outputs, such as indices, take no gradient and no tangent). On error node
    and every outs[k] are freed and set to NULL. node may be NULL: MT_OK. */
 mt_status mt_node_commit_n(mt_node *node, int n, mt_tensor **outs);
+/* mt_node_commit_n, then hands output k to *dest[k], or frees it where dest[k]
+   is NULL (the caller did not ask for it): the end of a multi-output op's
+   public function, e.g. mt_max_dim(x, ..., &values, NULL). */
+mt_status mt_node_commit_to(mt_node *node, int n, mt_tensor **outs, mt_tensor **const *dest);
 bool mt_node_needs_grad(const mt_node *node, int i);
 /* Drops one holder's reference (an output's when it is freed or its graph
    is cut, or the op's for a node it never committed); the last frees the node. */

@@ -320,13 +320,7 @@ static mt_status extremum_dim(const mt_op_def_n *op, mt_reduce_kind value_kind, 
             return st;
         }
     }
-    mt_status st = mt_node_commit_n(node, 2, outs);
-    if (st != MT_OK) return st;
-    if (values) *values = outs[0];
-    else mt_free(outs[0]);
-    if (indices) *indices = outs[1];
-    else mt_free(outs[1]);
-    return MT_OK;
+    return mt_node_commit_to(node, 2, outs, (mt_tensor **[]){ values, indices });
 }
 
 mt_status mt_max_dim(mt_tensor *x, int dim, bool keepdim, mt_tensor **values, mt_tensor **indices)

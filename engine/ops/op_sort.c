@@ -168,13 +168,7 @@ static mt_status select_impl(const mt_op_def_n *op, mt_tensor *x, int64_t k, int
             return mt_set_error(MT_ERR_MEMORY, "%s: out of memory recording the tape", name);
         }
     }
-    mt_status st = mt_node_commit_n(node, 2, outs);
-    if (st != MT_OK) return st;
-    if (values) *values = outs[0];
-    else mt_free(outs[0]);
-    if (indices) *indices = outs[1];
-    else mt_free(outs[1]);
-    return MT_OK;
+    return mt_node_commit_to(node, 2, outs, (mt_tensor **[]){ values, indices });
 }
 
 mt_status mt_sort(mt_tensor *x, int dim, bool descending, mt_tensor **values, mt_tensor **indices)
