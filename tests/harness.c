@@ -554,6 +554,15 @@ void mt_test_temp_dir(char *buf, size_t size, const char *tag)
     cr_assert_not_null(mkdtemp(buf), "mkdtemp %s: %s", buf, strerror(errno));
 }
 
+const char *mt_test_path(const char *dir, const char *name)
+{
+    static char bufs[32][512];
+    static int next;
+    char *b = bufs[next++ % 32];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    return b;
+}
+
 void mt_test_remove_tree(const char *path)
 {
     struct stat st;

@@ -107,6 +107,9 @@ void mt_check_op(const mt_op_case *c);
    and checkpoint writers fsync every file, which is slow on a disk), else
    /tmp. Fails the test when it cannot be made. */
 void mt_test_temp_dir(char *buf, size_t size, const char *tag);
+/* "<dir>/<name>" in one of 32 rotating buffers, so that several can be live
+   at once (a test's file paths). */
+const char *mt_test_path(const char *dir, const char *name);
 /* Removes path and everything below it (links are removed, not followed). */
 void mt_test_remove_tree(const char *path);
 

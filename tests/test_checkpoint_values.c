@@ -30,14 +30,7 @@ static void values_teardown(void)
     mt_test_teardown();
 }
 
-static const char *tmp_path(const char *name)
-{
-    static char bufs[4][512];
-    static int k;
-    char *b = bufs[k++ % 4];
-    snprintf(b, 512, "%s/%s", tmp_dir, name);
-    return b;
-}
+static const char *tmp_path(const char *name) { return mt_test_path(tmp_dir, name); }
 
 /* Linear(3, 2) then BatchNorm1d(2), with Adam, after two steps. */
 typedef struct rig {

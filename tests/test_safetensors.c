@@ -43,14 +43,7 @@ static void st_teardown(void)
 }
 
 /* tmp_dir/name (a rotating set of buffers, so several can be live at once). */
-static const char *tmp_path(const char *name)
-{
-    static char bufs[4][512];
-    static int k;
-    char *b = bufs[k++ % 4];
-    snprintf(b, 512, "%s/%s", tmp_dir, name);
-    return b;
-}
+static const char *tmp_path(const char *name) { return mt_test_path(tmp_dir, name); }
 
 /* tests/fixtures/name: MT_FIXTURES_DIR, else next to this source file. */
 static const char *fixture_path(const char *name)

@@ -30,14 +30,7 @@ static const int phones_used[N_PHONES_USED] = { 0, 1, 3, 17, 23, 31 };   /* [SIL
 static char tmp_dir[64];
 
 /* tmp_dir/name (a rotating set of buffers, so several can be live at once). */
-static const char *tmp_path(const char *name)
-{
-    static char bufs[32][512];
-    static int next;
-    char *b = bufs[next++ % 32];
-    snprintf(b, 512, "%s/%s", tmp_dir, name);
-    return b;
-}
+static const char *tmp_path(const char *name) { return mt_test_path(tmp_dir, name); }
 
 static void make_dir(const char *path) { cr_assert(mkdir(path, 0777) == 0 || errno == EEXIST, "mkdir %s: %s", path, strerror(errno)); }
 

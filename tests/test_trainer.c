@@ -30,14 +30,7 @@ enum { F = 4, CLASSES = 3, WIDTH = 16 };
 
 static char tmp_dir[64];
 
-static const char *tp(const char *name)
-{
-    static char bufs[16][512];
-    static int k;
-    char *b = bufs[k++ % 16];
-    snprintf(b, 512, "%s/%s", tmp_dir, name);
-    return b;
-}
+static const char *tp(const char *name) { return mt_test_path(tmp_dir, name); }
 
 /* tmp_dir/dir/file */
 static const char *in(const char *dir, const char *file)
