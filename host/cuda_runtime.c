@@ -89,13 +89,6 @@ mt_stream *mt_set_current_stream(mt_stream *stream)
 mt_stream *mt_current_stream(void) { return current_stream; }
 mt_device mt_stream_device(const mt_stream *stream) { return stream ? stream->device : mt_runtime_default_device(); }
 
-static double host_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
 static const char *device_type_name(mt_device_type t)
 {
     return t == MT_DEVICE_CPU ? "cpu" : t == MT_DEVICE_CUDA ? "cuda" : t == MT_DEVICE_CUDA_EMU ? "cuda-emu" : "unknown";
@@ -763,7 +756,7 @@ mt_status mt_event_record(mt_event *event, mt_stream *stream)
                             device_type_name(event->device.type), device_type_name(stream->device.type));
     mt_status st = MT_OK;
     if (event->device.type == MT_DEVICE_CUDA) st = record_native_event(event, stream);
-    else event->host_ms = host_now_ms();
+    else event->host_ms = mt_clock_seconds() * 1e3;
     if (st == MT_OK) event->recorded = true;
     return st;
 }
