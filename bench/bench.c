@@ -252,6 +252,10 @@ const mt_bench_workload mt_bench_workloads[] = {
       10, 2, mt_bench_mlp_speech },
     { "mlp_speech_data", "mlp_speech's step fed by the frame loader from a corpus (needs --data DIR); samples/s",
       20, 2, mt_bench_mlp_speech_data },
+    { "conv3x3", "conv2d N=32 C=64 56x56 k3 pad 1: forward, and forward + backward; GFLOP/s (and ms)",
+      10, 2, mt_bench_conv3x3 },
+    { "dwconv7x7", "depthwise conv2d N=32 C=96 28x28 k7 pad 3 groups 96: forward, and forward + backward; GFLOP/s",
+      10, 2, mt_bench_dwconv7x7 },
     { NULL, NULL, 0, 0, NULL },
 };
 

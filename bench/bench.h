@@ -120,6 +120,8 @@ const mt_bench_workload *mt_bench_find(const char *name);
 int mt_bench_gemm(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 int mt_bench_mlp_speech(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 int mt_bench_mlp_speech_data(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
+int mt_bench_conv3x3(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
+int mt_bench_dwconv7x7(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 
 /* mlp_speech's model (from the current seed) on device, in training mode, and
    its AdamW; the caller frees both. */

@@ -97,7 +97,7 @@ struct mt_node {
     mt_tensor **inputs;              /* points at inline_inputs or a heap array */
     mt_tensor *inline_inputs[MT_NODE_INLINE_INPUTS];
     mt_tensor *saved[MT_NODE_MAX_SAVED]; /* owned by the node, see mt_node_save */
-    int64_t ints[8];                 /* the op's integer parameters */
+    int64_t ints[16];                /* the op's integer parameters */
     double reals[4];                 /* the op's real parameters */
     void *extra;                     /* op-specific heap data, freed with the node */
 

@@ -143,4 +143,20 @@ MT_KERNEL_ENTRY(scatter_add, index,
                 (mt_dtype dtype, const mt_loop *loop, void *out, const int64_t *index, const void *src,
                  int64_t out_dim_stride, int64_t dim_size, bool deterministic))
 
+/* ---- convolution (kernels/cpu/conv.c, kernels/cuda/conv.cu) over an
+   mt_conv2d_geometry g (kernels/kernels.h); f32 and f64 ---- */
+/* y[n, co, oh, ow] = bias[co] + sum_{ci in co's group, i, j} w[co, ci', i, j] x[n, ci, ih, iw]
+   (bias may be NULL). */
+MT_KERNEL_ENTRY(conv2d_forward, conv,
+                (mt_dtype dtype, const mt_conv2d_geometry *g, const void *x, const void *weight,
+                 const void *bias, void *y))
+/* The adjoint in x (transposed convolution): dx[n, ci, ih, iw] = sum over the
+   (co, i, j, oh, ow) that read (ih, iw) of w[co, ci', i, j] dy[n, co, oh, ow]. */
+MT_KERNEL_ENTRY(conv2d_backward_input, conv,
+                (mt_dtype dtype, const mt_conv2d_geometry *g, const void *dy, const void *weight, void *dx))
+/* The adjoint in w: dw[co, ci', i, j] = sum_{n, oh, ow} dy[n, co, oh, ow] x[n, ci, ih, iw]
+   (dw is overwritten, not accumulated). */
+MT_KERNEL_ENTRY(conv2d_backward_weight, conv,
+                (mt_dtype dtype, const mt_conv2d_geometry *g, const void *x, const void *dy, void *dweight))
+
 #undef MT_KERNEL_ENTRY

@@ -62,4 +62,21 @@ typedef enum mt_random_kind {
     MT_RANDOM_BERNOULLI, /* p1 with probability p0, else 0 */
 } mt_random_kind;
 
+
+/* The geometry of a 2-d convolution (conv1d is one with h = kh = 1), in
+   PyTorch's layouts: x [n, c_in, h, w], weight [c_out, c_in / groups, kh, kw],
+   y [n, c_out, out_h, out_w], all contiguous. Output pixel (oh, ow) and tap
+   (i, j) read input pixel
+       ih = oh * stride_h - pad_h + i * dilation_h,  iw = ow * stride_w - pad_w + j * dilation_w,
+   zero where that is outside [0, h) x [0, w). pad_h, pad_w are the top and
+   left padding; the bottom and right padding are implied by out_h, out_w
+   (asymmetric for 'same' padding with an even span). */
+typedef struct mt_conv2d_geometry {
+    int64_t n, c_in, h, w;
+    int64_t c_out, kh, kw;
+    int64_t out_h, out_w;
+    int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+    int64_t groups;
+} mt_conv2d_geometry;
+
 #endif

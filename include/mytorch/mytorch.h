@@ -22,6 +22,7 @@
 #include "mytorch/tensor.h"
 #include "mytorch/autograd.h"
 #include "mytorch/ops.h"
+#include "mytorch/conv.h"
 #include "mytorch/nn.h"
 #include "mytorch/optim.h"
 #include "mytorch/serialize.h"

@@ -11,6 +11,7 @@
 #define MT_NN_H
 
 #include "mytorch/ops.h"
+#include "mytorch/conv.h"
 
 typedef struct mt_module mt_module;
 
@@ -138,6 +139,17 @@ typedef struct mt_bn_opts {
 #define MT_BN_DEFAULTS ((mt_bn_opts){ .eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true, \
                                       .from_defaults = MT_OPTS_FROM_DEFAULTS })
 mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts);
+/* nn.Conv1d / nn.Conv2d: weight [out, in / groups, (kh,) kw], bias [out], initialized as
+   PyTorch does (kaiming_uniform_ with a = sqrt(5); bias ~ U(+-1/sqrt(fan_in))); forward is
+   mt_conv1d / mt_conv2d with opts (start from MT_CONV_DEFAULTS; conv.h). */
+mt_module *mt_nn_conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool bias, mt_conv_opts opts);
+mt_module *mt_nn_conv2d(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw, bool bias,
+                        mt_conv_opts opts);
+/* nn.ConvTranspose1d / 2d: weight [in, out / groups, (kh,) kw], bias [out]; opts.output_padding applies. */
+mt_module *mt_nn_conv_transpose1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool bias,
+                                  mt_conv_opts opts);
+mt_module *mt_nn_conv_transpose2d(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw, bool bias,
+                                  mt_conv_opts opts);
 /* Zeroes each element with probability p in training mode and scales the rest
    by 1/(1-p); the identity in eval mode. The masks come from the default
    generator, or with _gen from gen (borrowed: it must outlive the module),

@@ -9,6 +9,18 @@
 
 #include "kernels/kernels.h"
 
+/* A hot loop nest compiled twice, for x86-64-v3 (AVX2 and FMA) and for the
+   baseline the library is built for (x86-64-v2), the one to run picked at
+   load time from the CPU (GCC's function multiversioning), so the same
+   binary runs everywhere and uses the wide vectors where they exist. The
+   two versions may round differently (FMA), so on a given machine the
+   results are the same on every run, as docs/determinism.md promises. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MT_CPU_AVX2_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MT_CPU_AVX2_CLONES
+#endif
+
 /* Loops shorter than this run on one thread: below it, waking threads costs more than it saves. */
 #define MT_CPU_PARALLEL_GRAIN 32768
 
