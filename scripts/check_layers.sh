@@ -14,7 +14,7 @@
 #   models/           models/, mytorch/
 #   bench/            bench/, models/, mytorch/
 #   app/              app/, bench/, models/, mytorch/
-#   examples/         mytorch/
+#   examples/         models/, mytorch/ (a task's model, as examples/scanning_mlp.c uses)
 #   tests/            anything
 #
 # Also: every op definition in engine/ is written with MT_OP_DEF (so that it
@@ -35,7 +35,7 @@ allowed_for() {   # folder -> space-separated allowed prefixes
         models) echo "models/ mytorch/" ;;
         bench) echo "bench/ models/ mytorch/" ;;
         app) echo "app/ bench/ models/ mytorch/" ;;
-        examples) echo "mytorch/" ;;
+        examples) echo "models/ mytorch/" ;;
         *) echo "" ;;
     esac
 }
