@@ -159,4 +159,28 @@ MT_KERNEL_ENTRY(conv2d_backward_input, conv,
 MT_KERNEL_ENTRY(conv2d_backward_weight, conv,
                 (mt_dtype dtype, const mt_conv2d_geometry *g, const void *x, const void *dy, void *dweight))
 
+/* ---- pooling ---- */
+/* Over contiguous planes x [planes, h.n_src, w.n_src] -> y [planes, h.n_dst, w.n_dst],
+   with the separable window maps h (rows) and w (columns) of kernels/kernels.h
+   (docs/ops-pool.md). f32, f64.
+   pool_linear: y[p, i, j] = sum_{a in row i of h} h.weight[a] sum_{b in row j of w} w.weight[b]
+   x[p, h.index[a], w.index[b]]: average and adaptive average pooling and
+   interpolation, and, with the transposed maps, their gradients. */
+MT_KERNEL_ENTRY(pool_linear, pool,
+                (mt_dtype dtype, int64_t planes, const mt_pool_map *h, const mt_pool_map *w, const void *x, void *y))
+/* pool_max: y[p, i, j] = the largest x[p, h.index[a], w.index[b]] over the same windows
+   (weights unused), indices[p, i, j] = h.index[a] * w.n_src + w.index[b] of the
+   first largest (a NaN wins, as in PyTorch: the last NaN); every window is non-empty. */
+MT_KERNEL_ENTRY(pool_max, pool,
+                (mt_dtype dtype, int64_t planes, const mt_pool_map *h, const mt_pool_map *w, const void *x, void *y,
+                 int64_t *indices))
+/* pool_max_backward: dx = 0, then dx[p, indices[p, o]] += dy[p, o] for every output o of
+   dy/indices [planes, ht.n_src, wt.n_src] into dx [planes, ht.n_dst, wt.n_dst]. ht, wt:
+   the transposed maps (for each input position, the outputs whose window holds it, in
+   increasing order). With deterministic, each dx element is summed in increasing
+   output order on every run (the CPU always does so); without, atomics may be used. */
+MT_KERNEL_ENTRY(pool_max_backward, pool,
+                (mt_dtype dtype, int64_t planes, const mt_pool_map *ht, const mt_pool_map *wt, const void *dy,
+                 const int64_t *indices, void *dx, bool deterministic))
+
 #undef MT_KERNEL_ENTRY

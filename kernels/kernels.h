@@ -79,4 +79,19 @@ typedef struct mt_conv2d_geometry {
     int64_t groups;
 } mt_conv2d_geometry;
 
+/* One axis of a separable window map, the vocabulary of the pooling and
+   resampling kernels (kernels/cpu/pool.c, kernels/cuda/pool.cu): destination
+   position i reads the source positions index[e] with weights weight[e] for
+   e in [start[i], start[i + 1]). start has n_dst + 1 entries, index (and
+   weight) start[n_dst]. weight holds values of the data's dtype, or is NULL
+   where a kernel takes none (max pooling). A 2-d map over [H, W] planes is
+   one map per axis; a 1-d one has the identity map (1 -> 1) for H. The
+   engine builds them (engine/ops/pool_maps.c); the pointers are device
+   pointers. */
+typedef struct mt_pool_map {
+    int64_t n_src, n_dst;
+    const int64_t *start, *index;
+    const void *weight;
+} mt_pool_map;
+
 #endif
