@@ -705,7 +705,7 @@ Test(ops_pool, bad_arguments, .init = mt_test_setup, .fini = mt_test_teardown)
     cr_assert_null(ix);
     EXPECT_ERROR(mt_adaptive_max_pool1d(x1, 0, NULL), "adaptive_max_pool1d", "positive");
 
-    EXPECT_ERROR(mt_interpolate(x, (mt_interpolate_opts){ 0 }), "interpolate", "size or scale_factor", "neither");
+    EXPECT_ERROR(mt_interpolate(x, (mt_interpolate_opts){ .mode = MT_INTERP_NEAREST }), "interpolate", "size or scale_factor", "neither");
     EXPECT_ERROR(mt_interpolate(x, (mt_interpolate_opts){ .size = { 2, 2 }, .scale_factor = { 2, 2 } }), "interpolate",
                  "not both");
     EXPECT_ERROR(mt_interpolate(x, (mt_interpolate_opts){ .size = { 2, 0 } }), "interpolate", "size[1]");

@@ -12,6 +12,7 @@
 
 #include "mytorch/ops.h"
 #include "mytorch/conv.h"
+#include "mytorch/ops_pool.h"
 
 typedef struct mt_module mt_module;
 
@@ -175,6 +176,24 @@ mt_module *mt_nn_log_softmax(int dim);
 /* Flattens dims start_dim..end_dim into one (PyTorch's nn.Flatten: (1, -1)
    keeps the batch dim); dims are checked at forward time, against the input. */
 mt_module *mt_nn_flatten(int start_dim, int end_dim);
+/* Pooling and resampling (engine/nn/nn_pool.c; docs/ops-pool.md): the functional ops of
+   ops_pool.h with their options kept; no parameters. The max-pool layers return the values
+   (PyTorch's return_indices=False; mt_max_pool2d gives the indices too). */
+mt_module *mt_nn_max_pool1d(mt_max_pool1d_opts opts);          /* nn.MaxPool1d: MT_MAX_POOL1D_DEFAULTS(k) */
+mt_module *mt_nn_max_pool2d(mt_max_pool2d_opts opts);          /* nn.MaxPool2d: MT_MAX_POOL2D_DEFAULTS(kh, kw) */
+mt_module *mt_nn_avg_pool1d(mt_avg_pool1d_opts opts);          /* nn.AvgPool1d */
+mt_module *mt_nn_avg_pool2d(mt_avg_pool2d_opts opts);          /* nn.AvgPool2d */
+mt_module *mt_nn_adaptive_avg_pool1d(int64_t out_w);           /* nn.AdaptiveAvgPool1d */
+mt_module *mt_nn_adaptive_avg_pool2d(int64_t out_h, int64_t out_w);   /* nn.AdaptiveAvgPool2d((1, 1)): global pool */
+mt_module *mt_nn_adaptive_max_pool2d(int64_t out_h, int64_t out_w);   /* nn.AdaptiveMaxPool2d */
+/* nn.Upsample(size or scale_factor, mode, align_corners): mt_interpolate. */
+mt_module *mt_nn_upsample(mt_interpolate_opts opts);
+/* The course's Upsample1d/2d (zero insertion) and Downsample1d/2d (strided
+   selection) by an integer factor: mt_upsample1d ... mt_downsample2d. */
+mt_module *mt_nn_upsample1d(int64_t factor);
+mt_module *mt_nn_upsample2d(int64_t factor);
+mt_module *mt_nn_downsample1d(int64_t factor);
+mt_module *mt_nn_downsample2d(int64_t factor);
 /* Children run in order; the list ends with NULL. Takes ownership of them. */
 mt_module *mt_nn_sequential_n(mt_module *const *modules);
 /* The same with a count: a NULL among the n (a constructor that failed)
