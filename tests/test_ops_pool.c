@@ -726,3 +726,43 @@ Test(ops_pool, bad_arguments, .init = mt_test_setup, .fini = mt_test_teardown)
     EXPECT_ERROR(mt_upsample2d(mt_zeros(MT_F32, MT_SHAPE(3, 6)), 2), "upsample2d", "[3, 6]");
     EXPECT_ERROR(mt_downsample1d(x, 2), "downsample1d", "(N, C, W)");
 }
+
+/* ---------------------------------------------------------------- ownership */
+/* With no scope open, an op's result and what its node keeps (the maps, the
+   indices) go when the results go; a failing op leaves nothing. The CPU
+   allocator's count of bytes handed out shows a leak in every build. */
+static size_t cpu_allocated(void) { return mt_device_memory_stats(mt_cpu()).allocated; }
+
+Test(ops_pool, no_scope_results_own_their_maps)
+{
+    mt_tensor *x = mt_requires_grad(mt_randn(NULL, MT_F32, MT_SHAPE(2, 3, 9, 8)), true);
+    size_t before = cpu_allocated();
+    mt_tensor *ix = NULL;
+    mt_max_pool2d_opts m = MT_MAX_POOL2D_DEFAULTS(3, 3);
+    m.stride[0] = m.stride[1] = 2;
+    mt_tensor *outs[] = {
+        mt_max_pool2d(x, m, &ix),
+        mt_avg_pool2d(x, MT_AVG_POOL2D_DEFAULTS(2, 2)),
+        mt_adaptive_avg_pool2d(x, 1, 1),
+        mt_adaptive_max_pool2d(x, 2, 3, NULL),
+        mt_interpolate(x, (mt_interpolate_opts){ .size = { 5, 5 }, .mode = MT_INTERP_BILINEAR }),
+        mt_upsample2d(x, 2),
+        mt_downsample2d(x, 2),
+    };
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        cr_assert_not_null(outs[i], "op %zu: %s", i, mt_last_error());
+        mt_tensor *loss = mt_sum_all(outs[i]);
+        cr_assert(loss && mt_backward(loss) == MT_OK, "op %zu: %s", i, mt_last_error());
+        mt_free(loss);
+    }
+    cr_assert_not_null(ix);
+    mt_free(ix);
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) mt_free(outs[i]);
+    mt_zero_grad(x);
+    cr_expect_eq(cpu_allocated(), before, "%zu bytes were left behind", cpu_allocated() - before);
+    before = cpu_allocated();
+    cr_expect_null(mt_max_pool2d(x, MT_MAX_POOL2D_DEFAULTS(10, 2), &ix));
+    cr_expect_null(mt_interpolate(x, (mt_interpolate_opts){ .size = { 4, 4 }, .mode = MT_INTERP_LINEAR }));
+    cr_expect_eq(cpu_allocated(), before, "a failure left %zu bytes behind", cpu_allocated() - before);
+    mt_free(x);
+}
