@@ -766,3 +766,32 @@ Test(ops_pool, no_scope_results_own_their_maps)
     cr_expect_eq(cpu_allocated(), before, "a failure left %zu bytes behind", cpu_allocated() - before);
     mt_free(x);
 }
+
+/* The CPU's pool_linear takes a row of scratch per thread: under growing cpu
+   memory limits some limit lets the maps and the output through and fails
+   the scratch, and that failure names the op, the kernel and the device. */
+Test(ops_pool, a_scratch_out_of_memory_fails_the_op, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_device cpu = mt_cpu();
+    mt_tensor *x = mt_ones(MT_F32, MT_SHAPE(2, 1, 40000));   /* out_w = 20000: 80000 bytes of scratch a thread */
+    mt_device_empty_cache(cpu);
+    size_t base = mt_device_memory_stats(cpu).reserved;
+    bool scratch_failed = false, succeeded = false;
+    for (size_t extra = 0; extra <= (size_t)4 << 20 && !succeeded; extra += 8192) {
+        mt_scope attempt = mt_scope_begin();
+        mt_device_empty_cache(cpu);
+        mt_device_set_memory_limit(cpu, base + extra);
+        mt_tensor *y = mt_avg_pool1d(x, MT_AVG_POOL1D_DEFAULTS(2));
+        mt_device_set_memory_limit(cpu, 0);
+        if (y) {
+            succeeded = true;
+            cr_assert_float_eq(mt_item(mt_sum_all(y)), 40000, 1e-3);
+        } else {
+            cr_assert_eq(mt_last_status(), MT_ERR_MEMORY, "%s", mt_last_error());
+            if (strstr(mt_last_error(), "avg_pool1d: kernel 'pool_linear' on cpu: no scratch memory")) scratch_failed = true;
+        }
+        mt_scope_end(attempt);
+    }
+    cr_assert(succeeded, "%s", mt_last_error());
+    cr_assert(scratch_failed, "no limit made pool_linear's scratch memory fail");
+}
