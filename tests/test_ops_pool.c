@@ -1,5 +1,5 @@
 /*
- * test_ops_pool.c - pooling and resampling (include/mytorch/ops_pool.h):
+ * test_ops_pool.c - pooling and resampling (include/mytorch/pool.h):
  * max, average and adaptive pooling in 1-d and 2-d, interpolation (nearest,
  * linear, bilinear) and the course's up/downsampling.
  *

@@ -3,7 +3,7 @@
  * AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool2d, Upsample
  * (PyTorch's nn.Upsample: interpolation), and the course's Upsample1d/2d
  * and Downsample1d/2d (zero insertion, strided selection). Each keeps its
- * options and applies the functional op of ops_pool.h; none has parameters
+ * options and applies the functional op of pool.h; none has parameters
  * or buffers, so they move and convert with any module and their state
  * dicts are empty, as PyTorch's. The options are checked when the layer is
  * built as far as they do not depend on the input; the rest (a kernel larger

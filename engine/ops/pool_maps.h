@@ -20,7 +20,7 @@
 #define MT_ENGINE_OPS_POOL_MAPS_H
 
 #include "engine/internal.h"
-#include "mytorch/ops_pool.h"
+#include "mytorch/pool.h"
 
 /* One axis map on the host, while it is built: destination i reads the
    entries [start[i], start[i + 1]) of index and weight. */

@@ -7,7 +7,8 @@
  *   tensor.h     tensors, views, creation, step scopes
  *   autograd.h   backward (reverse mode) and jvp (forward mode)
  *   ops.h        differentiable operations
- *   ops_pool.h   pooling and resampling (max, average, adaptive, interpolate, the course's up/downsample)
+ *   conv.h       convolutions
+ *   pool.h       pooling and resampling (max, average, adaptive, interpolate, the course's up/downsample)
  *   nn.h         modules
  *   optim.h      optimizers, schedulers, clipping
  *   serialize.h  safetensors checkpoints
@@ -24,7 +25,7 @@
 #include "mytorch/autograd.h"
 #include "mytorch/ops.h"
 #include "mytorch/conv.h"
-#include "mytorch/ops_pool.h"
+#include "mytorch/pool.h"
 #include "mytorch/nn.h"
 #include "mytorch/optim.h"
 #include "mytorch/serialize.h"

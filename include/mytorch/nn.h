@@ -12,7 +12,7 @@
 
 #include "mytorch/ops.h"
 #include "mytorch/conv.h"
-#include "mytorch/ops_pool.h"
+#include "mytorch/pool.h"
 
 typedef struct mt_module mt_module;
 
@@ -177,7 +177,7 @@ mt_module *mt_nn_log_softmax(int dim);
    keeps the batch dim); dims are checked at forward time, against the input. */
 mt_module *mt_nn_flatten(int start_dim, int end_dim);
 /* Pooling and resampling (engine/nn/nn_pool.c; docs/ops-pool.md): the functional ops of
-   ops_pool.h with their options kept; no parameters. The max-pool layers return the values
+   pool.h with their options kept; no parameters. The max-pool layers return the values
    (PyTorch's return_indices=False; mt_max_pool2d gives the indices too). */
 mt_module *mt_nn_max_pool1d(mt_max_pool1d_opts opts);          /* nn.MaxPool1d: MT_MAX_POOL1D_DEFAULTS(k) */
 mt_module *mt_nn_max_pool2d(mt_max_pool2d_opts opts);          /* nn.MaxPool2d: MT_MAX_POOL2D_DEFAULTS(kh, kw) */

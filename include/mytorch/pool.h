@@ -1,5 +1,5 @@
 /*
- * ops_pool.h - pooling and resampling for the CNN stack (PyTorch's
+ * pool.h - pooling and resampling for the CNN stack (PyTorch's
  * F.max_pool1d/2d, F.avg_pool1d/2d, F.adaptive_*_pool*, F.interpolate, and
  * the course's Upsample/Downsample layers), on (N, C, W) and (N, C, H, W)
  * inputs, or unbatched (C, W) and (C, H, W) where PyTorch takes them.
@@ -21,8 +21,8 @@
  *
  * 2-d fields are (H, W) pairs, as PyTorch's tuples.
  */
-#ifndef MT_OPS_POOL_H
-#define MT_OPS_POOL_H
+#ifndef MT_POOL_H
+#define MT_POOL_H
 
 #include "mytorch/autograd.h"
 
