@@ -160,6 +160,7 @@ MAX_CASE(max_pool2d_k2_s2, (2, 3, 8, 8), MAX_POOL, 2, { 2, 2 }, { 2, 2 }, { 0, 0
 MAX_CASE(max_pool2d_resnet_stem_k3_s2_p1, (2, 2, 9, 9), MAX_POOL, 2, { 3, 3 }, { 2, 2 }, { 1, 1 }, { 1, 1 })
 MAX_CASE(max_pool2d_overlapping_k3_s1_p1, (1, 2, 5, 6), MAX_POOL, 2, { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 })
 MAX_CASE(max_pool2d_dilation2, (1, 2, 7, 8), MAX_POOL, 2, { 3, 3 }, { 1, 1 }, { 1, 1 }, { 2, 2 })
+MAX_CASE(max_pool2d_dilation2_padding2, (1, 2, 7, 8), MAX_POOL, 2, { 3, 3 }, { 2, 2 }, { 2, 2 }, { 2, 2 })
 MAX_CASE(max_pool2d_ceil_mode, (1, 2, 8, 7), MAX_POOL, 2, { 3, 3 }, { 2, 2 }, { 0, 0 }, { 1, 1 }, .ceil_mode = true)
 MAX_CASE(max_pool2d_ceil_mode_padded, (2, 1, 6, 5), MAX_POOL, 2, { 2, 3 }, { 2, 2 }, { 1, 1 }, { 1, 1 }, .ceil_mode = true)
 MAX_CASE(max_pool2d_rectangular, (2, 1, 6, 7), MAX_POOL, 2, { 2, 3 }, { 1, 2 }, { 1, 1 }, { 1, 1 })
@@ -665,10 +666,15 @@ Test(ops_pool, bad_arguments, .init = mt_test_setup, .fini = mt_test_teardown)
     mt_max_pool2d_opts dil = MT_MAX_POOL2D_DEFAULTS(3, 3);
     dil.dilation[1] = 3;   /* spans 7 > 5 */
     EXPECT_ERROR(mt_max_pool2d(x, dil, NULL), "max_pool2d", "7 positions along W", "dilation 3");
-    /* padding more than half the kernel (PyTorch's rule) */
+    /* padding more than half the effective kernel size (PyTorch's rule) */
     mt_max_pool2d_opts pad = MT_MAX_POOL2D_DEFAULTS(3, 3);
     pad.padding[0] = 2;
-    EXPECT_ERROR(mt_max_pool2d(x, pad, NULL), "max_pool2d", "padding 2", "kernel_size 3", "half");
+    EXPECT_ERROR(mt_max_pool2d(x, pad, NULL), "max_pool2d", "padding 2", "kernel_size 3", "half: 1", "along H");
+    pad.dilation[0] = 2;   /* the effective kernel is 5: padding 2 is allowed, as in PyTorch */
+    cr_assert_not_null(mt_max_pool2d(x, pad, NULL), "%s", mt_last_error());
+    pad.padding[0] = 3;
+    EXPECT_ERROR(mt_max_pool2d(x, pad, NULL), "max_pool2d", "padding 3", "half: 2");
+    pad.dilation[0] = 1;
     pad.padding[0] = -1;
     EXPECT_ERROR(mt_max_pool2d(x, pad, NULL), "max_pool2d", "padding -1");
     /* non-positive stride, kernel, dilation */

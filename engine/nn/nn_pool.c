@@ -58,11 +58,12 @@ static bool check_defaults(const char *layer, uint32_t tag, const char *defaults
     return false;
 }
 
-/* kernel, stride, dilation positive, 0 <= padding <= kernel / 2, per axis */
+/* kernel, stride, dilation positive, 0 <= padding <= half the effective kernel size, per axis */
 static bool check_window(const char *layer, const char *axis, int64_t k, int64_t s, int64_t pad, int64_t d)
 {
-    if (k > 0 && s > 0 && d > 0 && pad >= 0 && pad <= k / 2) return true;
-    mt_set_error(MT_ERR_ARGUMENT, "%s: need kernel_size, stride and dilation > 0 and 0 <= padding <= kernel_size / 2, "
+    if (k > 0 && s > 0 && d > 0 && pad >= 0 && pad <= (d * (k - 1) + 1) / 2) return true;
+    mt_set_error(MT_ERR_ARGUMENT, "%s: need kernel_size, stride and dilation > 0 and 0 <= padding <= "
+                 "(dilation (kernel_size - 1) + 1) / 2, "
                  "got kernel_size %" PRId64 ", stride %" PRId64 ", padding %" PRId64 ", dilation %" PRId64 "%s%s",
                  layer, k, s, pad, d, *axis ? " along " : "", axis);
     return false;

@@ -65,13 +65,13 @@ static bool window_out_size(const char *op, const mt_tensor *x, const char *axis
                      " and %" PRId64 " along %s (input %s)", op, k, s, d, axis, sh);
         return false;
     }
-    if (pad < 0 || pad > k / 2) {
-        mt_set_error(MT_ERR_ARGUMENT, "%s: padding must be between 0 and half the kernel size (kernel_size / 2 = %" PRId64
-                     "), got padding %" PRId64 " for kernel_size %" PRId64 " along %s (input %s)", op, k / 2, pad, k,
-                     axis, sh);
+    int64_t span = d * (k - 1) + 1;   /* the effective kernel size */
+    if (pad < 0 || pad > span / 2) {   /* PyTorch's rule */
+        mt_set_error(MT_ERR_ARGUMENT, "%s: padding must be between 0 and half the effective kernel size (dilation x "
+                     "(kernel_size - 1) + 1 = %" PRId64 ", half: %" PRId64 "), got padding %" PRId64 " for kernel_size %"
+                     PRId64 " and dilation %" PRId64 " along %s (input %s)", op, span, span / 2, pad, k, d, axis, sh);
         return false;
     }
-    int64_t span = d * (k - 1) + 1;
     if (span > in + 2 * pad) {
         mt_set_error(MT_ERR_SHAPE, "%s: the kernel spans %" PRId64 " positions along %s (kernel_size %" PRId64
                      ", dilation %" PRId64 "), more than the padded input: %" PRId64 " + 2 x %" PRId64 " = %" PRId64

@@ -30,7 +30,7 @@
 typedef struct mt_max_pool1d_opts {
     int64_t kernel_size;
     int64_t stride;             /* PyTorch's default: the kernel size (set by the defaults value) */
-    int64_t padding;            /* implicit -inf on both sides; at most kernel_size / 2 */
+    int64_t padding;            /* implicit -inf on both sides; at most (dilation (kernel_size - 1) + 1) / 2 */
     int64_t dilation;
     bool ceil_mode;             /* the output size rounds up (the last window may hang over) */
     uint32_t from_defaults;     /* set by MT_MAX_POOL1D_DEFAULTS; leave it */
