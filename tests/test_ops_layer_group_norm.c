@@ -332,6 +332,40 @@ Test(ops_layer_group_norm, empty_inputs, .init = mt_test_setup, .fini = mt_test_
     cr_assert(y && mt_numel(y) == 0, "%s", mt_last_error());
 }
 
+/* The backward's weight sums take scratch memory (a chunk's sums per channel,
+   64 KiB for [2, 4096]): under growing cpu memory limits some limit must let
+   everything else through and fail that scratch, naming the op, the kernel
+   and the device; a larger one lets the backward finish. */
+Test(ops_layer_group_norm, a_scratch_out_of_memory_fails_the_backward, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    mt_device cpu = mt_cpu();
+    mt_generator gen = mt_generator_new(2);
+    mt_tensor *x = mt_requires_grad(mt_randn(&gen, MT_F32, MT_SHAPE(2, 4096)), true);
+    mt_tensor *w = mt_requires_grad(mt_ones(MT_F32, MT_SHAPE(4096)), true);
+    mt_tensor *g = mt_randn(&gen, MT_F32, MT_SHAPE(2, 4096));
+    bool scratch_failed = false, succeeded = false;
+    for (size_t extra = 0; extra <= (size_t)1 << 20 && !succeeded; extra += 8192) {
+        mt_scope attempt = mt_scope_begin();
+        mt_tensor *loss = mt_sum_all(mt_mul(mt_layer_norm(x, MT_SHAPE(4096), w, NULL, 1e-5), g));
+        cr_assert_not_null(loss, "%s", mt_last_error());
+        mt_device_empty_cache(cpu);
+        mt_device_set_memory_limit(cpu, mt_device_memory_stats(cpu).reserved + extra);
+        mt_status st = mt_backward(loss);
+        mt_device_set_memory_limit(cpu, 0);
+        if (st == MT_OK) {
+            succeeded = true;
+            cr_expect_not_null(mt_grad(w));
+        } else if (strstr(mt_last_error(), "layer_norm: kernel 'group_norm_backward' on cpu: no scratch memory")) {
+            scratch_failed = true;
+        }
+        mt_zero_grad(x);
+        mt_zero_grad(w);
+        mt_scope_end(attempt);
+    }
+    cr_assert(succeeded, "the backward never ran under a limit of 1 MiB above the start: %s", mt_last_error());
+    cr_assert(scratch_failed, "no limit made the kernel's scratch memory fail");
+}
+
 /* ---------------------------------------------------------------- errors */
 static void expect_error(mt_tensor *result, const char *a, const char *b, const char *c)
 {

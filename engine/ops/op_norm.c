@@ -1,7 +1,11 @@
 /*
- * op_norm.c - batch normalization over x of shape [N, C] or [N, C, L...],
- * statistics per channel over the N * L values (kernels/cpu/norm.c has the
- * kernel-level formulas).
+ * op_norm.c - the normalizations (docs/ops-norm.md): batch norm here, and
+ * group norm, layer norm and channels-first layer norm in the second half.
+ *
+ * Batch normalization over x of shape [N, C] or [N, C, *] (BatchNorm1d's
+ * [N, C, L], BatchNorm2d's [N, C, H, W]: viewed as [N, C, L] with L the
+ * product of the trailing dims), statistics per channel over the N * L
+ * values (kernels/cpu/norm.c has the kernel-level formulas).
  *
  *   xhat = (x - mean) * invstd,   y = w * xhat + b
  *

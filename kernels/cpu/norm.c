@@ -1,6 +1,9 @@
 /*
- * norm.c - batch normalization over x of shape [n, c, l], one set of
- * statistics per channel c over its m = n * l values:
+ * norm.c - the normalization kernels: batch norm (first) and group norm,
+ * whose one-group case is layer norm (second; its own comment below).
+ *
+ * Batch normalization over x of shape [n, c, l], one set of statistics per
+ * channel c over its m = n * l values:
  *
  *   mean = (1/m) sum x,  var = (1/m) sum (x - mean)^2,  invstd = 1 / sqrt(var + eps)
  *   xhat = (x - mean) * invstd,   y = weight * xhat + bias

@@ -1,5 +1,9 @@
 /*
- * norm.cu - batch normalization over x of shape [n, c, l] (contiguous), one
+ * norm.cu - the normalization kernels: batch norm (first) and group norm
+ * with its one-group case, layer norm (the section at the end, with its own
+ * comment).
+ *
+ * Batch normalization over x of shape [n, c, l] (contiguous), one
  * set of statistics per channel over its m = n * l values; the CUDA
  * counterpart of kernels/cpu/norm.c, with the same formulas in the same
  * precision:
