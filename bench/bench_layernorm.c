@@ -3,11 +3,12 @@
  * the 512 features of 32768 rows (fp32), with a weight and a bias (a fresh
  * nn.LayerNorm(512): ones and zeros), on normal(0, 1) inputs:
  *
- *   layernorm      forward + backward: y = mt_layer_norm(x, [512], w, b),
- *                  then backward from a fixed normal(0, 1) dL/dy, giving dx,
- *                  dweight, dbias (the gradients are dropped after each step,
- *                  as PyTorch's zero_grad(set_to_none=True))
- *   layernorm_fwd  the forward alone, with gradients off
+ *   layernorm_fwd_bwd  forward + backward (BENCH's figure): y = mt_layer_norm(x,
+ *                      [512], w, b), then backward from a fixed normal(0, 1)
+ *                      dL/dy, giving dx, dweight, dbias (the gradients are
+ *                      dropped after each step, as zero_grad(set_to_none=True))
+ *   layernorm_fwd      the forward alone, with gradients off
+ * (named as conv3x3's rows are).
  *
  * The metric is the effective bandwidth: the bytes a fused implementation
  * must move at the least (forward: read x, write y; backward: read x and dy,
@@ -145,7 +146,7 @@ int mt_bench_layernorm(const mt_bench_opts *opts, mt_bench_result *results, int 
     }
     const double mib64 = 4.0 * ROWS * FEATURES;   /* one pass over x */
     struct { const char *name; mt_bench_step_fn step; double bytes; } rows[] = {
-        { "layernorm", step_forward_backward, 5 * mib64 },
+        { "layernorm_fwd_bwd", step_forward_backward, 5 * mib64 },
         { "layernorm_fwd", step_forward, 2 * mib64 },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && count < max_results; i++) {
