@@ -248,6 +248,8 @@ void mt_bench_write_json(FILE *f, const mt_bench_result *results, int n)
 const mt_bench_workload mt_bench_workloads[] = {
     { "gemm", "C = A.B, M=N=K=1024 and M=1024 K=495 N=1024; GFLOP/s, vs cblas_sgemm",
       20, 3, mt_bench_gemm },
+    { "layernorm", "layer norm over 512 features of 32768 rows, fwd+bwd and fwd alone; GB/s moved (and ms)",
+      20, 3, mt_bench_layernorm },
     { "mlp_speech", "one AdamW training step of the 495-1024-1024-512-43 MLP, batch 1024; samples/s",
       10, 2, mt_bench_mlp_speech },
     { "mlp_speech_data", "mlp_speech's step fed by the frame loader from a corpus (needs --data DIR); samples/s",

@@ -36,7 +36,7 @@ typedef struct mt_bench_result {
     const char *device;
     int threads, iters, warmup;
     double median_ms, min_ms, max_ms;
-    const char *metric; /* "GFLOP/s", "TFLOP/s", "samples/s"; "check" for a check */
+    const char *metric; /* "GFLOP/s", "TFLOP/s", "samples/s", "GB/s"; "check" for a check */
     double value;       /* the metric at the median time; a check: its largest relative error */
     double peak_rss_mb;
     /* a check (metric "check"): no time; values compared with the CPU */
@@ -118,6 +118,7 @@ extern const mt_bench_workload mt_bench_workloads[];
 const mt_bench_workload *mt_bench_find(const char *name);
 
 int mt_bench_gemm(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
+int mt_bench_layernorm(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 int mt_bench_mlp_speech(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 int mt_bench_mlp_speech_data(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 int mt_bench_conv3x3(const mt_bench_opts *opts, mt_bench_result *results, int max_results);

@@ -86,6 +86,20 @@ MT_KERNEL_ENTRY(batch_norm_backward, norm,
                 (mt_dtype dtype, int64_t n, int64_t c, int64_t l, const void *x, const void *dy, const void *weight,
                  const void *save_mean, const void *save_invstd, bool training, void *dx, void *dweight,
                  void *dbias))
+/* Group normalization over x of contiguous shape [n, c, l] in `groups` groups of
+   c / groups consecutive channels: statistics per row (i, g), the (c / groups) l
+   contiguous values of sample i and group g, written to save_mean and save_rstd
+   [n * groups] (rstd = 1 / sqrt(biased var + eps)); weight, bias [c] (per channel)
+   or NULL. Layer norm over F trailing features is its case n = rows, c = F,
+   l = 1, groups = 1 (kernels/cpu/norm.c has the formulas). */
+MT_KERNEL_ENTRY(group_norm_forward, norm,
+                (mt_dtype dtype, int64_t n, int64_t c, int64_t l, int64_t groups, const void *x,
+                 const void *weight, const void *bias, double eps, void *y, void *save_mean, void *save_rstd))
+/* Gradients of the above from the saved statistics; any of dx, dweight, dbias may be NULL. */
+MT_KERNEL_ENTRY(group_norm_backward, norm,
+                (mt_dtype dtype, int64_t n, int64_t c, int64_t l, int64_t groups, const void *x, const void *dy,
+                 const void *weight, const void *save_mean, const void *save_rstd, void *dx, void *dweight,
+                 void *dbias))
 
 /* ---- losses over logits/log-probabilities of contiguous shape [n, c] ---- */
 /* out[i] = -w[t_i] * logp[i, t_i] (0 where t_i == ignore_index); weight may be NULL. */

@@ -7,6 +7,10 @@
  *     = 2, 33, 5000; l = 1 (the 2-d "rows" mapping) and l > 1 (one block per
  *     channel); training and eval; NULL weight/bias/running statistics; each
  *     gradient output NULL; and in the emulator's shuffled mode;
+ *   - group norm (and layer norm, its one-group case) forward/backward on
+ *     rows a warp takes and rows a block takes, several chunks of the weight
+ *     sums, groups = 1, = c and in between, NULL weight/bias and gradients,
+ *     degenerate shapes, shuffled threads and bitwise repeatability;
  *   - nll forward/backward with class weights, ignore_index and out-of-range
  *     targets (backward must write every element of dlogp);
  *   - several SGD (momentum, dampening, nesterov, weight decay) and Adam /
@@ -16,7 +20,7 @@
  *     cross-entropy on the two spirals, on cpu and on cuda-emu: the same
  *     losses, step by step.
  *
- * Tolerances: f32 1e-5 and f64 1e-10 (relative, floor 1) for batch norm,
+ * Tolerances: f32 1e-5 and f64 1e-10 (relative, floor 1) for batch and group norm,
  * exact for nll, 1e-6 / 1e-12 relative for the optimizers.
  */
 #include "harness.h"
@@ -330,6 +334,165 @@ Test(cuda_nlo, batch_norm_deterministic, .init = mt_test_setup, .fini = mt_test_
     no_device_error("batch_norm determinism");
     cr_assert(memcmp(s1, s2, sizeof s1) == 0, "batch_norm: two runs differ");
     free(xv); free(x); dev_free(d_x); dev_free(d_y); dev_free(d_sm); dev_free(d_si);
+}
+
+/* ---------------------------------------------------------------- group norm and layer norm */
+enum { GN_WEIGHT = 1, GN_BIAS = 2, GN_DX = 4, GN_DW = 8, GN_DB = 16, GN_ALL = 31 };
+
+/* Forward then backward of the group_norm kernels on both backends, comparing
+   every output; layer norm over f features is (n = rows, c = f, l = 1, groups = 1). */
+static void gn_case(mt_dtype dt, int64_t n, int64_t c, int64_t l, int64_t groups, int flags)
+{
+    char what[160];
+    snprintf(what, sizeof what, "group_norm n=%lld c=%lld l=%lld groups=%lld flags=0x%x", (long long)n, (long long)c,
+             (long long)l, (long long)groups, flags);
+    double tol = dt == MT_F32 ? 1e-5 : 1e-10;
+    int64_t total = n * c * l, rows = n * groups;
+    size_t es = esize(dt), tb = (size_t)total * es, cb = (size_t)c * es, rb = (size_t)rows * es;
+
+    rng_state = (uint64_t)(n * 1000003 + c * 101 + l * 7 + groups + flags);
+    double *xv = rand_array(total, -1, 5), *dyv = rand_array(total, -2, 2);
+    double *wv = flags & GN_WEIGHT ? rand_array(c, 0.5, 1.5) : NULL, *bv = flags & GN_BIAS ? rand_array(c, -1, 1) : NULL;
+    void *x = host_from(dt, xv, total), *dy = host_from(dt, dyv, total), *w = host_from(dt, wv, c), *b = host_from(dt, bv, c);
+    void *y = host_garbage(tb), *sm = host_garbage(rb), *sr = host_garbage(rb);
+    void *dx = flags & GN_DX ? host_garbage(tb) : NULL;
+    void *dw = flags & GN_DW ? host_garbage(cb) : NULL, *db = flags & GN_DB ? host_garbage(cb) : NULL;
+    void *d_x = dev_from(x, tb), *d_dy = dev_from(dy, tb), *d_w = dev_from(w, cb), *d_b = dev_from(b, cb);
+    void *d_y = dev_garbage(tb), *d_sm = dev_garbage(rb), *d_sr = dev_garbage(rb);
+    void *d_dx = dx ? dev_garbage(tb) : NULL, *d_dw = dw ? dev_garbage(cb) : NULL, *d_db = db ? dev_garbage(cb) : NULL;
+
+    KERNEL_OK(mt_cpu_backend.group_norm_forward(dt, n, c, l, groups, x, w, b, 1e-5, y, sm, sr));
+    KERNEL_OK(emu()->group_norm_forward(dt, n, c, l, groups, d_x, d_w, d_b, 1e-5, d_y, d_sm, d_sr));
+    no_device_error(what);
+    compare(what, dt, sm, d_sm, rows, tol, 1);
+    compare(what, dt, sr, d_sr, rows, tol, 1);
+    compare(what, dt, y, d_y, total, tol, 1);
+
+    if (flags & (GN_DX | GN_DW | GN_DB)) {
+        /* both backwards from the CPU's statistics, so that they see identical inputs */
+        emu()->from_host(d_sm, sm, rb);
+        emu()->from_host(d_sr, sr, rb);
+        KERNEL_OK(mt_cpu_backend.group_norm_backward(dt, n, c, l, groups, x, dy, w, sm, sr, dx, dw, db));
+        KERNEL_OK(emu()->group_norm_backward(dt, n, c, l, groups, d_x, d_dy, d_w, d_sm, d_sr, d_dx, d_dw, d_db));
+        no_device_error(what);
+        compare(what, dt, dw, d_dw, c, tol, 1);
+        compare(what, dt, db, d_db, c, tol, 1);
+        compare(what, dt, dx, d_dx, total, tol, 1);
+    }
+    void *hs[] = { x, dy, w, b, y, sm, sr, dx, dw, db };
+    void *ds[] = { d_x, d_dy, d_w, d_b, d_y, d_sm, d_sr, d_dx, d_dw, d_db };
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) { free(hs[i]); dev_free(ds[i]); }
+    free(xv); free(dyv); free(wv); free(bv);
+}
+
+/* (n, c, l, groups). Layer norm (l = 1, one group): 1 feature; rows of up to
+   1024 values (a warp each, 8 per block) and of 1025 and more (a block each);
+   300 and 600 rows (2 and 3 chunks of the weight sums, several 32-channel
+   tiles). Group norm: groups = 1, = c and in between; l = 1 with several
+   groups; runs of 49 (7x7) and 500; rows of 1500 values (a block each). */
+static const int64_t gn_shapes[][4] = {
+    { 1, 1, 1, 1 }, { 1, 7, 1, 1 }, { 5, 13, 1, 1 }, { 300, 5, 1, 1 }, { 33, 1024, 1, 1 }, { 2, 1025, 1, 1 },
+    { 3, 1100, 1, 1 }, { 600, 40, 1, 1 }, { 20, 512, 1, 1 },
+    { 2, 6, 5, 1 }, { 3, 4, 3, 4 }, { 2, 6, 6, 3 }, { 7, 6, 1, 3 }, { 5, 8, 3, 4 }, { 2, 64, 49, 32 },
+    { 2, 4, 600, 2 }, { 40, 6, 500, 2 }, { 3, 5, 1000, 1 },
+};
+#define N_GN_SHAPES (sizeof gn_shapes / sizeof gn_shapes[0])
+
+Test(cuda_nlo, group_norm_shapes, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    for (size_t s = 0; s < N_GN_SHAPES; s++)
+        for (int p = 0; p < 2; p++)
+            gn_case(p ? MT_F64 : MT_F32, gn_shapes[s][0], gn_shapes[s][1], gn_shapes[s][2], gn_shapes[s][3], GN_ALL);
+}
+
+/* No weight, no bias, each gradient output alone and NULL. */
+Test(cuda_nlo, group_norm_null_weight_bias_gradients, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    static const int64_t shapes[][4] = { { 33, 3, 1, 1 }, { 300, 40, 1, 1 }, { 3, 6, 49, 3 }, { 2, 4, 600, 2 } };
+    static const int variants[] = {
+        GN_ALL & ~GN_WEIGHT, GN_ALL & ~GN_BIAS, GN_ALL & ~(GN_WEIGHT | GN_BIAS),
+        GN_WEIGHT | GN_BIAS | GN_DX, GN_WEIGHT | GN_BIAS | GN_DW, GN_WEIGHT | GN_BIAS | GN_DB,
+        GN_WEIGHT | GN_DW | GN_DB, GN_WEIGHT,
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
+            for (int p = 0; p < 2; p++)
+                gn_case(p ? MT_F64 : MT_F32, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], variants[v]);
+}
+
+/* No samples (the weight sums are 0) and no positions. */
+Test(cuda_nlo, group_norm_degenerate, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    for (int p = 0; p < 2; p++) {
+        mt_dtype dt = p ? MT_F64 : MT_F32;
+        gn_case(dt, 0, 6, 3, 2, GN_ALL);
+        gn_case(dt, 3, 6, 0, 2, GN_ALL);
+        gn_case(dt, 4, 1, 1, 1, GN_ALL);   /* one value per row: var 0 */
+    }
+}
+
+/* The threads of every kernel in random orders: a missing barrier or a
+   shuffle among the wrong lanes would show. */
+Test(cuda_nlo, group_norm_shuffled, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    static const int64_t shapes[][4] = { { 20, 37, 1, 1 }, { 3, 1100, 1, 1 }, { 300, 40, 1, 1 }, { 5, 8, 3, 4 },
+                                         { 2, 4, 600, 2 } };
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        mt_emu_set_shuffle(1, seed);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int p = 0; p < 2; p++) gn_case(p ? MT_F64 : MT_F32, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], GN_ALL);
+    }
+    mt_emu_set_shuffle(0, 0);
+}
+
+/* The same input gives the same bits twice, threads in order and shuffled
+   (no atomics): the statistics, dx and the weight sums over several chunks. */
+Test(cuda_nlo, group_norm_deterministic, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    int64_t n = 600, c = 40, total = n * c;
+    rng_state = 43;
+    double *xv = rand_array(total, -1, 3), *gv = rand_array(total, -1, 1);
+    void *x = host_from(MT_F32, xv, total), *g = host_from(MT_F32, gv, total);
+    void *d_x = dev_from(x, (size_t)total * 4), *d_g = dev_from(g, (size_t)total * 4);
+    void *d_y = dev_garbage((size_t)total * 4), *d_dx = dev_garbage((size_t)total * 4);
+    void *d_sm = dev_garbage((size_t)n * 4), *d_sr = dev_garbage((size_t)n * 4), *d_dw = dev_garbage((size_t)c * 4);
+    size_t bytes = (size_t)(n + total + c) * sizeof(float);   /* rstd, dx, dweight */
+    float *r[2] = { malloc(bytes), malloc(bytes) };
+    cr_assert(r[0] && r[1]);
+    for (int k = 0; k < 2; k++) {
+        mt_emu_set_shuffle(k, 5);
+        KERNEL_OK(emu()->group_norm_forward(MT_F32, n, c, 1, 1, d_x, NULL, NULL, 1e-5, d_y, d_sm, d_sr));
+        KERNEL_OK(emu()->group_norm_backward(MT_F32, n, c, 1, 1, d_x, d_g, NULL, d_sm, d_sr, d_dx, d_dw, NULL));
+        emu()->to_host(r[k], d_sr, (size_t)n * sizeof(float));
+        emu()->to_host(r[k] + n, d_dx, (size_t)total * sizeof(float));
+        emu()->to_host(r[k] + n + total, d_dw, (size_t)c * sizeof(float));
+    }
+    mt_emu_set_shuffle(0, 0);
+    no_device_error("group_norm determinism");
+    cr_assert(memcmp(r[0], r[1], bytes) == 0, "group_norm: two runs differ");
+    free(r[0]);
+    free(r[1]);
+    free(xv); free(gv); free(x); free(g);
+    dev_free(d_x); dev_free(d_g); dev_free(d_y); dev_free(d_dx); dev_free(d_sm); dev_free(d_sr); dev_free(d_dw);
+}
+
+/* The entries are emulated kernels: one launch forward; dx, the weight
+   sums' partials and their finish backward. */
+Test(cuda_nlo, group_norm_entries_launch_emulated_kernels, .init = mt_test_setup, .fini = mt_test_teardown)
+{
+    float h[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    void *a = dev_from(h, sizeof h), *b = dev_from(h, sizeof h), *c = dev_from(h, sizeof h);
+    void *d = dev_from(h, sizeof h), *e = dev_from(h, sizeof h), *f = dev_from(h, sizeof h);
+    uint64_t before = launches();
+    KERNEL_OK(emu()->group_norm_forward(MT_F32, 2, 4, 1, 2, a, NULL, NULL, 1e-5, b, c, d));
+    cr_assert_eq(launches(), before + 1, "group_norm_forward: one launch");
+    KERNEL_OK(emu()->group_norm_backward(MT_F32, 2, 4, 1, 2, a, a, NULL, c, d, e, f, NULL));
+    cr_assert_eq(launches(), before + 4, "group_norm_backward: dx, partial sums, finish");
+    no_device_error("group_norm entries");
+    cr_assert_eq(emu()->group_norm_forward(MT_F32, 2, 4, 1, 3, a, NULL, NULL, 1e-5, b, c, d), MT_ERR_ARGUMENT,
+                 "4 channels in 3 groups");
+    cr_assert_eq(emu()->group_norm_forward(MT_I32, 2, 4, 1, 2, a, NULL, NULL, 1e-5, b, c, d), MT_ERR_UNSUPPORTED);
+    dev_free(a); dev_free(b); dev_free(c); dev_free(d); dev_free(e); dev_free(f);
 }
 
 /* ---------------------------------------------------------------- nll */

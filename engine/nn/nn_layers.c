@@ -1,7 +1,8 @@
 /*
- * nn_layers.c - the layers of nn.h: Linear, BatchNorm1d, Dropout, the
- * activations and Sequential. Each is a module type (forward, destroy,
- * extra_repr) over the functional ops of ops.h.
+ * nn_layers.c - the layers of nn.h: Linear, BatchNorm1d and BatchNorm2d,
+ * Dropout, the activations and Sequential (LayerNorm and GroupNorm are in
+ * nn_norm.c). Each is a module type (forward, destroy, extra_repr) over the
+ * functional ops of ops.h.
  *
  * Parameters are f32, like PyTorch's default dtype.
  */
@@ -77,20 +78,27 @@ mt_module *mt_nn_linear(int64_t in_features, int64_t out_features, bool bias)
     return m;
 }
 
-/* ---------------------------------------------------------------- BatchNorm1d */
+/* ---------------------------------------------------------------- BatchNorm1d, BatchNorm2d */
 /* Training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias over the batch
-   (and length) of each channel, with the biased batch variance; the running
-   stats move by  r = (1 - momentum) r + momentum * stat_B  (unbiased variance).
-   Eval: the running stats replace the batch's. */
-typedef struct bn_impl { int64_t num_features; double eps, momentum; bool cumulative, affine, track; } bn_impl;
+   (and length, or height and width) of each channel, with the biased batch
+   variance; the running stats move by  r = (1 - momentum) r + momentum * stat_B
+   (unbiased variance). Eval: the running stats replace the batch's.
+   BatchNorm1d takes [N, C] or [N, C, L], BatchNorm2d [N, C, H, W]; both are
+   mt_batch_norm, which views x as [N, C, prod(rest)]. */
+typedef struct bn_impl { int64_t num_features; double eps, momentum; bool cumulative, affine, track, two_d; } bn_impl;
 
 static mt_tensor *bn_forward(mt_module *m, mt_tensor *x)
 {
     const bn_impl *bn = m->impl;
     char s[128];
-    if ((x->ndim != 2 && x->ndim != 3) || x->shape[1] != bn->num_features) {
-        mt_set_error(MT_ERR_SHAPE, "BatchNorm1d: input %s must be [N, %" PRId64 "] or [N, %" PRId64 ", L]",
-                     mt_shape_str(x, s, sizeof s), bn->num_features, bn->num_features);
+    bool dims_ok = bn->two_d ? x->ndim == 4 : x->ndim == 2 || x->ndim == 3;
+    if (!dims_ok || x->shape[1] != bn->num_features) {
+        if (bn->two_d)
+            mt_set_error(MT_ERR_SHAPE, "BatchNorm2d: input %s must be [N, %" PRId64 ", H, W]",
+                         mt_shape_str(x, s, sizeof s), bn->num_features);
+        else
+            mt_set_error(MT_ERR_SHAPE, "BatchNorm1d: input %s must be [N, %" PRId64 "] or [N, %" PRId64 ", L]",
+                         mt_shape_str(x, s, sizeof s), bn->num_features, bn->num_features);
         return NULL;
     }
     mt_tensor *running_mean = mt_module_buffer(m, "running_mean"), *running_var = mt_module_buffer(m, "running_var");
@@ -116,29 +124,32 @@ static void bn_repr(const mt_module *m, char *buf, size_t size)
              bn->eps, momentum, bn->affine ? "True" : "False", bn->track ? "True" : "False");
 }
 
-static const mt_module_type bn_type = { "BatchNorm1d", bn_forward, NULL, bn_repr };
+static const mt_module_type bn1d_type = { "BatchNorm1d", bn_forward, NULL, bn_repr };
+static const mt_module_type bn2d_type = { "BatchNorm2d", bn_forward, NULL, bn_repr };
 
-mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts)
+/* Either batch norm: the same options, parameters and buffers (PyTorch's names). */
+static mt_module *batch_norm_new(const mt_module_type *type, bool two_d, int64_t num_features, mt_bn_opts opts)
 {
+    const char *name = type->name;
     if (num_features <= 0) {
-        mt_set_error(MT_ERR_ARGUMENT, "BatchNorm1d: num_features must be positive, got %" PRId64, num_features);
+        mt_set_error(MT_ERR_ARGUMENT, "%s: num_features must be positive, got %" PRId64, name, num_features);
         return NULL;
     }
     if (opts.from_defaults != MT_OPTS_FROM_DEFAULTS) {
-        mt_set_error(MT_ERR_ARGUMENT, "BatchNorm1d: options must start from MT_BN_DEFAULTS (every field is used as "
-                     "given, zero included; docs/options.md)");
+        mt_set_error(MT_ERR_ARGUMENT, "%s: options must start from MT_BN_DEFAULTS (every field is used as "
+                     "given, zero included; docs/options.md)", name);
         return NULL;
     }
     if (!(opts.eps >= 0) || !(opts.momentum >= 0 && opts.momentum <= 1)) {
-        mt_set_error(MT_ERR_ARGUMENT, "BatchNorm1d: need eps >= 0 and momentum in [0, 1], got eps=%g, momentum=%g",
-                     opts.eps, opts.momentum);
+        mt_set_error(MT_ERR_ARGUMENT, "%s: need eps >= 0 and momentum in [0, 1], got eps=%g, momentum=%g",
+                     name, opts.eps, opts.momentum);
         return NULL;
     }
     bn_impl *impl = malloc(sizeof *impl);
-    mt_module *m = impl ? mt_module_new(&bn_type, impl) : NULL;
-    if (!m) { free(impl); if (!impl) mt_set_error(MT_ERR_MEMORY, "BatchNorm1d: out of memory"); return NULL; }
+    mt_module *m = impl ? mt_module_new(type, impl) : NULL;
+    if (!m) { free(impl); if (!impl) mt_set_error(MT_ERR_MEMORY, "%s: out of memory", name); return NULL; }
     *impl = (bn_impl){ num_features, opts.eps, opts.momentum, opts.cumulative_average, opts.affine,
-                       opts.track_running_stats };
+                       opts.track_running_stats, two_d };
     bool ok = true;
     if (impl->affine)
         ok = mt_module_add_param(m, "weight", mt_ones(MT_F32, MT_SHAPE(num_features))) &&
@@ -149,6 +160,16 @@ mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts)
              mt_module_add_buffer(m, "num_batches_tracked", mt_zeros(MT_I64, 0, NULL));
     if (!ok) { mt_module_free(m); return NULL; }
     return m;
+}
+
+mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts)
+{
+    return batch_norm_new(&bn1d_type, false, num_features, opts);
+}
+
+mt_module *mt_nn_batch_norm2d(int64_t num_features, mt_bn_opts opts)
+{
+    return batch_norm_new(&bn2d_type, true, num_features, opts);
 }
 
 /* ---------------------------------------------------------------- Dropout */

@@ -140,6 +140,37 @@ typedef struct mt_bn_opts {
 #define MT_BN_DEFAULTS ((mt_bn_opts){ .eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true, \
                                       .from_defaults = MT_OPTS_FROM_DEFAULTS })
 mt_module *mt_nn_batch_norm1d(int64_t num_features, mt_bn_opts opts);
+/* BatchNorm2d: the same over [N, C, H, W] (statistics per channel over N, H
+   and W), with the same options, parameters and buffers. */
+mt_module *mt_nn_batch_norm2d(int64_t num_features, mt_bn_opts opts);
+/* nn.LayerNorm(normalized_shape, eps, elementwise_affine, bias): normalizes
+   over the last n_dims dims of its input, which must be normalized_shape;
+   parameters "weight" (ones) and "bias" (zeros) of normalized_shape.
+   Every field is used as given: start from MT_LN_DEFAULTS. */
+typedef struct mt_ln_opts {
+    double eps;
+    bool elementwise_affine;   /* learnable weight, and bias when `bias` is set too */
+    bool bias;                 /* PyTorch's bias=True (used only with elementwise_affine) */
+    bool channels_first;       /* normalize over dim 1 of [N, C, *] instead (torchvision ConvNeXt's
+                                  LayerNorm2d, printed so): normalized_shape must then be (C) */
+    uint32_t from_defaults;    /* set by MT_LN_DEFAULTS; leave it */
+} mt_ln_opts;
+/* PyTorch's defaults: eps 1e-5, elementwise_affine, bias; channels last. */
+#define MT_LN_DEFAULTS ((mt_ln_opts){ .eps = 1e-5, .elementwise_affine = true, .bias = true, \
+                                      .from_defaults = MT_OPTS_FROM_DEFAULTS })
+/* mt_nn_layer_norm(MT_SHAPE(96), MT_LN_DEFAULTS) */
+mt_module *mt_nn_layer_norm(int n_dims, const int64_t *normalized_shape, mt_ln_opts opts);
+/* nn.GroupNorm(num_groups, num_channels, eps, affine): statistics per
+   (sample, group of num_channels / num_groups channels) of [N, C, *];
+   parameters "weight" (ones) and "bias" (zeros) of [C]. Start from MT_GN_DEFAULTS. */
+typedef struct mt_gn_opts {
+    double eps;
+    bool affine;               /* learnable per-channel weight and bias */
+    uint32_t from_defaults;    /* set by MT_GN_DEFAULTS; leave it */
+} mt_gn_opts;
+/* PyTorch's defaults: eps 1e-5, affine. */
+#define MT_GN_DEFAULTS ((mt_gn_opts){ .eps = 1e-5, .affine = true, .from_defaults = MT_OPTS_FROM_DEFAULTS })
+mt_module *mt_nn_group_norm(int64_t num_groups, int64_t num_channels, mt_gn_opts opts);
 /* nn.Conv1d / nn.Conv2d: weight [out, in / groups, (kh,) kw], bias [out], initialized as
    PyTorch does (kaiming_uniform_ with a = sqrt(5); bias ~ U(+-1/sqrt(fan_in))); forward is
    mt_conv1d / mt_conv2d with opts (start from MT_CONV_DEFAULTS; conv.h). */

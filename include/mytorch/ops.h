@@ -118,11 +118,27 @@ mt_tensor *mt_linear(mt_tensor *x, mt_tensor *weight, mt_tensor *bias);
 /* Zeroes elements with probability p and scales the rest by 1/(1-p) when
    training; identity otherwise. The mask comes from gen (NULL: default). */
 mt_tensor *mt_dropout(mt_tensor *x, double p, bool training, mt_generator *gen);
-/* x [N, C] or [N, C, L...]; weight, bias [C] or NULL; running stats [C] or NULL.
+/* x [N, C] or [N, C, *] (BatchNorm1d's [N, C, L], BatchNorm2d's [N, C, H, W], ...:
+   viewed as [N, C, prod(*)]); weight, bias [C] or NULL; running stats [C] or NULL.
    Training normalizes with the batch's biased variance and updates the
    running stats (unbiased variance) with momentum; eval uses the running stats. */
 mt_tensor *mt_batch_norm(mt_tensor *x, mt_tensor *running_mean, mt_tensor *running_var,
                          mt_tensor *weight, mt_tensor *bias, bool training, double momentum, double eps);
+/* F.layer_norm(x, normalized_shape, weight, bias, eps): normalizes every row
+   of x's last n_norm dims, which must equal normalized_shape (n_norm of them):
+   y = (x - mean) / sqrt(var + eps) * weight + bias, biased variance; weight
+   and bias of normalized_shape, or NULL. mt_layer_norm(x, MT_SHAPE(512), w, b, 1e-5). */
+mt_tensor *mt_layer_norm(mt_tensor *x, int n_norm, const int64_t *normalized_shape, mt_tensor *weight,
+                         mt_tensor *bias, double eps);
+/* Layer norm over the channels (dim 1) of x [N, C, *], weight and bias [C] or
+   NULL: torchvision ConvNeXt's LayerNorm2d, x.permute(0, 2, 3, 1) -> layer_norm
+   over C -> permute back (the result is that permuted view). */
+mt_tensor *mt_layer_norm_channels_first(mt_tensor *x, mt_tensor *weight, mt_tensor *bias, double eps);
+/* F.group_norm(x, num_groups, weight, bias, eps): x [N, C, *] with C divisible
+   by num_groups; statistics per (sample, group of C / num_groups consecutive
+   channels) over its channels and positions (biased variance); weight and
+   bias [C] (per channel) or NULL. */
+mt_tensor *mt_group_norm(mt_tensor *x, int64_t num_groups, mt_tensor *weight, mt_tensor *bias, double eps);
 
 /* ---------------------------------------------------------------- losses (op_loss.c) */
 typedef enum mt_reduction { MT_REDUCTION_MEAN, MT_REDUCTION_SUM, MT_REDUCTION_NONE } mt_reduction;
