@@ -258,6 +258,10 @@ const mt_bench_workload mt_bench_workloads[] = {
       10, 2, mt_bench_conv3x3 },
     { "dwconv7x7", "depthwise conv2d N=32 C=96 28x28 k7 pad 3 groups 96: forward, and forward + backward; GFLOP/s",
       10, 2, mt_bench_dwconv7x7 },
+    { "resnet18_face", "one SGD training step of ResNet-18, batch 32 of 3x112x112, 7000 classes; images/s",
+      5, 1, mt_bench_resnet18_face },
+    { "convnext_face", "one AdamW training step of ConvNeXt (2,2,6,2)x(48..384), batch 32 of 3x112x112, 7000 classes; images/s",
+      5, 1, mt_bench_convnext_face },
     { NULL, NULL, 0, 0, NULL },
 };
 

@@ -123,6 +123,8 @@ int mt_bench_mlp_speech(const mt_bench_opts *opts, mt_bench_result *results, int
 int mt_bench_mlp_speech_data(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 int mt_bench_conv3x3(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 int mt_bench_dwconv7x7(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
+int mt_bench_resnet18_face(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
+int mt_bench_convnext_face(const mt_bench_opts *opts, mt_bench_result *results, int max_results);
 
 /* mlp_speech's model (from the current seed) on device, in training mode, and
    its AdamW; the caller frees both. */

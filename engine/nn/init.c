@@ -16,6 +16,7 @@
 #include "engine/internal.h"
 #include "mytorch/nn.h"
 
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
@@ -111,4 +112,42 @@ mt_status mt_init_xavier_normal_(mt_tensor *t, mt_generator *gen, double gain)
     mt_status st = xavier_std("xavier_normal_", t, gain, &std);
     if (st != MT_OK || mt_numel(t) == 0) return st;
     return mt_normal_(t, gen, 0, std);
+}
+
+/* N(mean, std^2) conditioned on [a, b] (PyTorch's trunc_normal_, the default
+   std 0.02 of ViT and ConvNeXt with a = -2, b = 2): draws outside the range
+   are drawn again until every value is inside, in order, so the result is a
+   function of the generator's state alone. The range must hold some of the
+   distribution's mass (at least 1e-6 of it), else the redraws would not end. */
+mt_status mt_init_trunc_normal_(mt_tensor *t, mt_generator *gen, double mean, double std, double a, double b)
+{
+    if (!t) return mt_last_status();
+    double mass = 0.5 * (erf((b - mean) / (std * sqrt(2.0))) - erf((a - mean) / (std * sqrt(2.0))));
+    if (!(std > 0) || !(a < b) || !(mass >= 1e-6))
+        return mt_set_error(MT_ERR_ARGUMENT, "trunc_normal_: need std > 0 and a < b with [a, b] holding some of "
+                            "N(mean, std^2), got mean %g, std %g, [%g, %g]", mean, std, a, b);
+    int64_t n = mt_numel(t);
+    if (n == 0) return MT_OK;
+    double *v = malloc(sizeof(double) * (size_t)n), *redraw = malloc(sizeof(double) * (size_t)n);
+    if (!v || !redraw) { free(v); free(redraw); return mt_set_error(MT_ERR_MEMORY, "trunc_normal_: out of memory"); }
+    mt_status st = MT_OK;
+    mt_scope s = mt_scope_begin();
+    for (int64_t todo = n, first = 1; todo > 0 && st == MT_OK; first = 0) {
+        mt_tensor *draw = mt_normal(gen, MT_F64, 1, &todo, mean, std);
+        st = draw ? mt_to_data(draw, MT_F64, first ? v : redraw) : mt_last_status();
+        int64_t used = 0, left = 0;
+        for (int64_t i = 0; i < n && st == MT_OK; i++) {
+            if (!first && !(v[i] >= a && v[i] <= b)) v[i] = redraw[used++];
+            if (!(v[i] >= a && v[i] <= b)) left++;
+        }
+        todo = left;
+    }
+    if (st == MT_OK) {
+        mt_tensor *src = mt_from_data(MT_F64, t->ndim, t->shape, v);
+        st = src ? mt_copy_(t, src) : mt_last_status();
+    }
+    mt_scope_end(s);
+    free(v);
+    free(redraw);
+    return st;
 }

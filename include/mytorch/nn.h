@@ -244,5 +244,7 @@ mt_status mt_init_kaiming_uniform_(mt_tensor *t, mt_generator *gen, double a, mt
 mt_status mt_init_kaiming_normal_(mt_tensor *t, mt_generator *gen, double a, mt_fan_mode mode, const char *nonlinearity);
 mt_status mt_init_xavier_uniform_(mt_tensor *t, mt_generator *gen, double gain);
 mt_status mt_init_xavier_normal_(mt_tensor *t, mt_generator *gen, double gain);
+/* trunc_normal_(t, mean, std, a, b): N(mean, std^2) redrawn until inside [a, b]. */
+mt_status mt_init_trunc_normal_(mt_tensor *t, mt_generator *gen, double mean, double std, double a, double b);
 
 #endif
