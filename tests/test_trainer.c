@@ -210,7 +210,8 @@ static int count_lines(const char *s)
 /* ---------------------------------------------------------------- tests */
 /* A full run against a run stopped at `stop` steps and resumed (and, with
    twice, stopped again once more). */
-static void check_resume(const char *name, mt_train_schedule schedule, double clip, int64_t stop1, int64_t stop2)
+static void check_resume(const char *name, mt_train_schedule schedule, double clip, int64_t stop1, int64_t stop2,
+                         mt_train_optimizer optimizer)
 {
     char full[96], split[96];
     snprintf(full, sizeof full, "%s-full", name);
@@ -220,6 +221,8 @@ static void check_resume(const char *name, mt_train_schedule schedule, double cl
     r.opts.schedule = schedule;
     r.opts.clip_grad_norm = clip;
     r.opts.plateau_patience = 0;
+    r.opts.optimizer = optimizer;
+    if (optimizer == MT_OPTIMIZER_SGD) { r.opts.momentum = 0.9; r.opts.nesterov = true; }
     mt_train_report a, b;
     cr_assert_eq(mt_train(&r.task, &r.opts, &a, NULL), MT_OK, "%s", mt_last_error());
     cr_assert(a.finished && a.epochs_done == 4 && a.steps == 48, "%s: %d epochs, %lld steps", name, a.epochs_done, (long long)a.steps);
@@ -230,6 +233,9 @@ static void check_resume(const char *name, mt_train_schedule schedule, double cl
     q.opts.clip_grad_norm = clip;
     q.opts.plateau_patience = 0;
     q.opts.save_every = 5;
+    q.opts.optimizer = r.opts.optimizer;
+    q.opts.momentum = r.opts.momentum;
+    q.opts.nesterov = r.opts.nesterov;
     for (int64_t stop = stop1, k = 0; k < 3; k++, stop = k == 1 ? stop2 : 0) {
         q.opts.stop_after = stop;
         cr_assert_eq(mt_train(&q.task, &q.opts, &b, NULL), MT_OK, "%s, part %lld: %s", name, (long long)k, mt_last_error());
@@ -256,10 +262,12 @@ static void check_resume(const char *name, mt_train_schedule schedule, double cl
 
 Test(trainer, resume_anywhere_is_bitwise_equal, .init = tr_setup, .fini = tr_teardown)
 {
-    check_resume("cosine-mid", MT_SCHEDULE_COSINE, 0, 17, 30);        /* mid-epoch twice (epochs 2 and 3) */
-    check_resume("cosine-end", MT_SCHEDULE_COSINE, 0, 12, 0);         /* at the end of epoch 1 */
-    check_resume("plateau", MT_SCHEDULE_PLATEAU, 0, 26, 0);           /* its state replayed from the history */
-    check_resume("none-clip", MT_SCHEDULE_NONE, 0.5, 7, 41);          /* clipping on */
+    check_resume("cosine-mid", MT_SCHEDULE_COSINE, 0, 17, 30, MT_OPTIMIZER_ADAMW);   /* mid-epoch twice (epochs 2 and 3) */
+    check_resume("cosine-end", MT_SCHEDULE_COSINE, 0, 12, 0, MT_OPTIMIZER_ADAMW);    /* at the end of epoch 1 */
+    check_resume("plateau", MT_SCHEDULE_PLATEAU, 0, 26, 0, MT_OPTIMIZER_ADAMW);      /* its state replayed from the history */
+    check_resume("none-clip", MT_SCHEDULE_NONE, 0.5, 7, 41, MT_OPTIMIZER_ADAMW);     /* clipping on */
+    /* SGD with Nesterov momentum: the momentum buffers and the optimizer's name come back from the checkpoint */
+    check_resume("sgd-mid", MT_SCHEDULE_COSINE, 0, 17, 30, MT_OPTIMIZER_SGD);
 }
 
 Test(trainer, the_stop_flag_saves_and_returns, .init = tr_setup, .fini = tr_teardown)

@@ -39,6 +39,18 @@
 /* cosine decays to lr * MIN_LR_FACTOR */
 #define MIN_LR_FACTOR 1e-2
 
+const char *mt_train_optimizer_name(mt_train_optimizer o)
+{
+    return o == MT_OPTIMIZER_SGD ? "sgd" : "adamw";
+}
+
+bool mt_train_optimizer_from_name(const char *name, mt_train_optimizer *o)
+{
+    if (name && strcmp(name, "adamw") == 0) { *o = MT_OPTIMIZER_ADAMW; return true; }
+    if (name && strcmp(name, "sgd") == 0) { *o = MT_OPTIMIZER_SGD; return true; }
+    return false;
+}
+
 const char *mt_train_schedule_name(mt_train_schedule s)
 {
     return s == MT_SCHEDULE_PLATEAU ? "plateau" : s == MT_SCHEDULE_NONE ? "none" : "cosine";
@@ -73,6 +85,12 @@ static mt_status check_settings(const char *who, const char *where, const mt_tra
     if (!(o->clip_grad_norm >= 0) || !isfinite(o->clip_grad_norm))
         return mt_set_error(MT_ERR_ARGUMENT, "%s: %s%sthe gradient clipping norm must be >= 0 (0: off), got %g", who, w, sep,
                             o->clip_grad_norm);
+    if ((unsigned)o->optimizer > MT_OPTIMIZER_SGD)
+        return mt_set_error(MT_ERR_ARGUMENT, "%s: %s%sunknown optimizer %d", who, w, sep, (int)o->optimizer);
+    if (!(o->momentum >= 0 && o->momentum < 1))
+        return mt_set_error(MT_ERR_ARGUMENT, "%s: %s%sthe momentum must be in [0, 1), got %g", who, w, sep, o->momentum);
+    if (o->nesterov && !(o->optimizer == MT_OPTIMIZER_SGD && o->momentum > 0))
+        return mt_set_error(MT_ERR_ARGUMENT, "%s: %s%sNesterov momentum needs SGD with a momentum > 0", who, w, sep);
     if ((unsigned)o->schedule > MT_SCHEDULE_NONE) return mt_set_error(MT_ERR_ARGUMENT, "%s: %s%sunknown schedule %d", who, w, sep, (int)o->schedule);
     return MT_OK;
 }
@@ -94,6 +112,13 @@ mt_status mt_train_read_settings(const char *who, const char *path, const mt_saf
     o->plateau_factor = mt_meta_f64(&r, "plateau_factor");
     o->plateau_patience = (int)mt_meta_i64(&r, "plateau_patience", 0, INT32_MAX);
     o->seed = mt_meta_u64(&r, "seed");
+    /* written since the trainer offers SGD; older checkpoints used AdamW */
+    const char *optimizer = mt_meta_find(meta, "optimizer");
+    o->optimizer = MT_OPTIMIZER_ADAMW;
+    if (optimizer && !mt_train_optimizer_from_name(optimizer, &o->optimizer))
+        mt_meta_problem(&r, "unknown optimizer '%.40s'", optimizer);
+    o->momentum = mt_meta_find(meta, "momentum") ? mt_meta_f64(&r, "momentum") : 0;
+    o->nesterov = mt_meta_find(meta, "nesterov") ? mt_meta_i64(&r, "nesterov", 0, 1) != 0 : false;
     /* written since the trainer clips; older checkpoints did not clip */
     o->clip_grad_norm = mt_meta_find(meta, "clip_grad_norm") ? mt_meta_f64(&r, "clip_grad_norm") : 0;
     if (r.st != MT_OK) return r.st;
@@ -313,6 +338,9 @@ static mt_status save_checkpoint(trainer *t, const char *path)
         mt_meta_add(&m, "batch", "%" PRId64, o->batch_size) &&
         mt_meta_add(&m, "lr", "%.17g", o->lr) &&
         mt_meta_add(&m, "weight_decay", "%.17g", o->weight_decay) &&
+        mt_meta_add(&m, "optimizer", "%s", mt_train_optimizer_name(o->optimizer)) &&
+        mt_meta_add(&m, "momentum", "%.17g", o->momentum) &&
+        mt_meta_add(&m, "nesterov", "%d", o->nesterov ? 1 : 0) &&
         mt_meta_add(&m, "schedule", "%s", mt_train_schedule_name(o->schedule)) &&
         mt_meta_add(&m, "warmup", "%.17g", o->warmup) &&
         mt_meta_add(&m, "plateau_factor", "%.17g", o->plateau_factor) &&
@@ -531,10 +559,20 @@ static mt_status setup(trainer *t, const mt_train_opts *opts, mt_train_report *r
     mt_clear_error();
     t->params = mt_parameters(t->net);
     if (mt_last_status() != MT_OK) return mt_last_status();
-    mt_adam_opts adam = MT_ADAMW_DEFAULTS;
-    adam.lr = o->lr;
-    adam.weight_decay = o->weight_decay;
-    if (!(t->opt = mt_adamw(t->params, adam))) return mt_last_status();
+    if (o->optimizer == MT_OPTIMIZER_SGD) {
+        mt_sgd_opts sgd = MT_SGD_DEFAULTS;
+        sgd.lr = o->lr;
+        sgd.momentum = o->momentum;
+        sgd.nesterov = o->nesterov;
+        sgd.weight_decay = o->weight_decay;
+        t->opt = mt_sgd(t->params, sgd);
+    } else {
+        mt_adam_opts adam = MT_ADAMW_DEFAULTS;
+        adam.lr = o->lr;
+        adam.weight_decay = o->weight_decay;
+        t->opt = mt_adamw(t->params, adam);
+    }
+    if (!t->opt) return mt_last_status();
     if ((st = make_scheduler(t)) != MT_OK) return st;
     if (resume && (st = mt_checkpoint_load(resume, t->net, t->opt)) != MT_OK) return st;
     if (k->prepare && (st = k->prepare(k->ctx, t->net, resume != NULL)) != MT_OK) return st;

@@ -14,7 +14,7 @@
  *   metadata     its settings, saved in every checkpoint
  *
  * and the trainer does the rest: device selection, the run folder,
- * AdamW, the learning-rate schedule, gradient clipping, the progress bar
+ * the optimizer (AdamW or SGD with momentum), the learning-rate schedule, gradient clipping, the progress bar
  * with its ETA, the evaluation pass after each epoch, metrics.jsonl, the
  * last and best checkpoints (mt_checkpoint_save_meta), exact resumption
  * (epoch and mid-epoch: the scheduler replayed, the run's generator and the
@@ -23,7 +23,7 @@
  *
  * One step, in this order (the same arithmetic as a hand-written loop):
  *
- *   scope { out = train_step(batch); backward(out.loss); [clip]; AdamW step;
+ *   scope { out = train_step(batch); backward(out.loss); [clip]; optimizer step;
  *           zero_grad; [cosine: scheduler step]; loss, sums = items of out }
  */
 #ifndef MT_MODELS_COMMON_TRAINER_H
@@ -42,6 +42,13 @@ typedef enum mt_train_schedule {
     MT_SCHEDULE_NONE,
 } mt_train_schedule;
 const char *mt_train_schedule_name(mt_train_schedule s);
+
+typedef enum mt_train_optimizer {
+    MT_OPTIMIZER_ADAMW,    /* AdamW, betas (0.9, 0.999), eps 1e-8 (the default) */
+    MT_OPTIMIZER_SGD,      /* SGD with momentum (and Nesterov when asked), L2 weight decay as PyTorch's SGD */
+} mt_train_optimizer;
+const char *mt_train_optimizer_name(mt_train_optimizer o);
+bool mt_train_optimizer_from_name(const char *name, mt_train_optimizer *o);
 bool mt_train_schedule_from_name(const char *name, mt_train_schedule *s);
 
 /* A metric: a running sum over a pass divided by its items (training: the
@@ -97,7 +104,10 @@ typedef struct mt_train_opts {
        (a larger epochs extends it). */
     int epochs;
     int64_t batch_size;
-    double lr, weight_decay;         /* AdamW (betas 0.9, 0.999) */
+    double lr, weight_decay;
+    mt_train_optimizer optimizer;    /* AdamW (0) or SGD */
+    double momentum;                 /* SGD's momentum */
+    bool nesterov;                   /* SGD's Nesterov momentum */
     mt_train_schedule schedule;
     double warmup;                   /* cosine: warm-up steps as a fraction of all steps */
     double plateau_factor;           /* plateau: lr *= factor ... */
